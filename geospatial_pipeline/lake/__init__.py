@@ -1,0 +1,1 @@
+"""The lake: object keys, storage backends and the writers of every published object."""
