@@ -19,6 +19,10 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from geospatial_pipeline.core.partition import Rules
+from geospatial_pipeline.core.spatial import SpatialRules
+from geospatial_pipeline.lake.publish import Limits
+
 CONFIG_PATH_ENV = "GEOSPATIAL_PIPELINE_CONFIG"
 CLUSTER_CONFIG_PATH = Path("/etc/dagster/config/config.yaml")
 ENV_PREFIX = "GEOSPATIAL_PIPELINE_"
@@ -131,6 +135,7 @@ class PipelineSettings(BaseSettings):
     # Limits that keep one bad record or file from exhausting memory.
     max_record_bytes: int = Field(1_000_000, ge=1_000)
     max_vertices: int = Field(100_000, ge=4)
+    max_collection_bytes: int = Field(256 << 20, ge=1_000, description="Largest .geojson FeatureCollection")
     chunk_records: int = Field(50_000, ge=1)
 
     # Publishing.
@@ -155,6 +160,28 @@ class PipelineSettings(BaseSettings):
     @property
     def max_clock_skew(self) -> dt.timedelta:
         return dt.timedelta(minutes=self.max_clock_skew_minutes)
+
+    def rules(self) -> Rules:
+        return Rules(
+            partition_start=self.partition_start_date,
+            lateness_window=self.lateness_window,
+            max_clock_skew=self.max_clock_skew,
+            spatial=SpatialRules(
+                target_crs=self.target_crs,
+                bounds=(self.bounds.min_lon, self.bounds.min_lat, self.bounds.max_lon, self.bounds.max_lat),
+                allowed_types=tuple(self.allowed_geometry_types),
+                repair_invalid=self.repair_invalid,
+                max_vertices=self.max_vertices,
+            ),
+        )
+
+    def limits(self) -> Limits:
+        return Limits(
+            chunk_records=self.chunk_records,
+            max_record_bytes=self.max_record_bytes,
+            max_collection_bytes=self.max_collection_bytes,
+            late_write_concurrency=self.late_write_concurrency,
+        )
 
     def digest(self) -> str:
         """A stable hash of the effective settings, recorded in every manifest."""

@@ -7,6 +7,7 @@ local backend writes a temporary file and renames it, so a reader never sees hal
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 import tempfile
@@ -63,9 +64,47 @@ class ObjectStore(ABC):
     @abstractmethod
     def delete(self, key: str) -> None: ...
 
+    @abstractmethod
+    def read_range(self, key: str, start: int, length: int) -> bytes: ...
+
     def get_bytes(self, key: str) -> bytes:
         with self.open(key) as f:
             return f.read()
+
+    def open_seekable(self, key: str) -> IO[bytes]:
+        """A seekable reader fetching byte ranges on demand: Parquet footers without the whole file."""
+        info = self.head(key)
+        if info is None:
+            raise ObjectStoreError(f"no such object: {self.uri(key)}")
+        return io.BufferedReader(_RangeReader(self, key, info.size), buffer_size=1 << 20)
+
+
+class _RangeReader(io.RawIOBase):
+    def __init__(self, store: ObjectStore, key: str, size: int):
+        self.store, self.key, self.size, self.pos = store, key, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def readinto(self, buffer) -> int:
+        length = min(len(buffer), self.size - self.pos)
+        if length <= 0:
+            return 0
+        data = self.store.read_range(self.key, self.pos, length)
+        buffer[: len(data)] = data
+        self.pos += len(data)
+        return len(data)
 
 
 class LocalStore(ObjectStore):
@@ -129,6 +168,11 @@ class LocalStore(ObjectStore):
         for rel in sorted(found):
             yield self._info(rel, self.root / rel)
 
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        with self.open(key) as f:
+            f.seek(start)
+            return f.read(length)
+
     def head(self, key: str) -> ObjectInfo | None:
         path = self._path(key)
         return self._info(key, path) if path.is_file() else None
@@ -189,6 +233,11 @@ class S3Store(ObjectStore):
     def open(self, key: str) -> IO[bytes]:
         response = self._call("GET", key, self.client.get_object, Key=self._key(key))
         return response["Body"]
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        byte_range = f"bytes={start}-{start + length - 1}"
+        response = self._call("GET", key, self.client.get_object, Key=self._key(key), Range=byte_range)
+        return response["Body"].read()
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -1,0 +1,1 @@
+"""Dagster shells around core/ and lake/: assets, checks, resources, sensors, schedules."""

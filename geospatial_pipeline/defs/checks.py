@@ -1,0 +1,83 @@
+"""Asset checks, evaluated in the run that publishes the partition (they read what was written)."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
+
+from geospatial_pipeline.lake.publish import OUTCOMES, PartitionReport
+from geospatial_pipeline.lake.store import ObjectStore
+
+FIELDS = AssetKey("field_boundaries")
+LATE = AssetKey("late_field_arrivals")
+REJECTED = AssetKey("rejected_field_records")
+
+CHECK_SPECS = [
+    AssetCheckSpec("geoparquet_metadata_valid", asset=FIELDS, description="The published file's `geo` metadata is GeoParquet 1.1 and matches its rows"),
+    AssetCheckSpec("records_conserved", asset=FIELDS, description="Every input record ends in exactly one outcome"),
+    AssetCheckSpec("rejected_ratio_within_threshold", asset=REJECTED, description="Share of rejected records is at most max_rejected_ratio (warns)"),
+]
+
+
+def geo_metadata_problems(geo: dict | None, rows: int) -> list[str]:
+    """Structural GeoParquet 1.1 rules for our single-column layout; empty list means valid."""
+    if not geo:
+        return ["no `geo` key in the Parquet file metadata"]
+    problems = []
+    if geo.get("version") != "1.1.0":
+        problems.append(f"version is {geo.get('version')!r}, expected '1.1.0'")
+    primary = geo.get("primary_column")
+    column = geo.get("columns", {}).get(primary or "")
+    if not column:
+        return problems + [f"primary_column {primary!r} has no entry in columns"]
+    if column.get("encoding") != "WKB":
+        problems.append("encoding is not WKB")
+    if not isinstance(column.get("geometry_types"), list):
+        problems.append("geometry_types is not a list")
+    if not isinstance(column.get("crs"), dict):
+        problems.append("crs is not PROJJSON")
+    if column.get("orientation") != "counterclockwise":
+        problems.append("orientation is not declared counterclockwise")
+    covering = column.get("covering", {}).get("bbox", {})
+    if sorted(covering) != ["xmax", "xmin", "ymax", "ymin"]:
+        problems.append("bbox covering is incomplete")
+    bbox = column.get("bbox")
+    if rows and not (isinstance(bbox, list) and len(bbox) == 4 and bbox[0] <= bbox[2] and bbox[1] <= bbox[3]):
+        problems.append(f"bbox {bbox!r} is not [xmin, ymin, xmax, ymax]")
+    return problems
+
+
+def evaluate_checks(store: ObjectStore, report: PartitionReport, max_rejected_ratio: float) -> list[AssetCheckResult]:
+    key = report.outputs["fields"]["key"]
+    with store.open_seekable(key) as f:
+        parquet = pq.ParquetFile(f)
+        metadata = parquet.schema_arrow.metadata or {}
+        rows = parquet.metadata.num_rows
+    geo = json.loads(metadata[b"geo"]) if b"geo" in metadata else None
+    problems = geo_metadata_problems(geo, rows)
+    counts = report.counts
+    total = sum(counts[k] for k in OUTCOMES)
+    ratio = counts["rejected"] / counts["input_records"] if counts["input_records"] else 0.0
+    return [
+        AssetCheckResult(
+            check_name="geoparquet_metadata_valid",
+            asset_key=FIELDS,
+            passed=not problems,
+            metadata={"problems": "; ".join(problems) or "none", "rows": rows},
+        ),
+        AssetCheckResult(
+            check_name="records_conserved",
+            asset_key=FIELDS,
+            passed=total == counts["input_records"],
+            metadata={"input_records": counts["input_records"], "accounted_for": total},
+        ),
+        AssetCheckResult(
+            check_name="rejected_ratio_within_threshold",
+            asset_key=REJECTED,
+            passed=ratio <= max_rejected_ratio,
+            severity=AssetCheckSeverity.WARN,
+            metadata={"rejected_ratio": round(ratio, 6), "threshold": max_rejected_ratio},
+        ),
+    ]
