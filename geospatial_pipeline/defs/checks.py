@@ -53,7 +53,7 @@ def evaluate_checks(store: ObjectStore, report: PartitionReport, max_rejected_ra
     key = report.outputs["fields"]["key"]
     with store.open_seekable(key) as f:
         parquet = pq.ParquetFile(f)
-        metadata = parquet.schema_arrow.metadata or {}
+        metadata = parquet.metadata.metadata or {}  # the file's key-value metadata, where `geo` lives
         rows = parquet.metadata.num_rows
     geo = json.loads(metadata[b"geo"]) if b"geo" in metadata else None
     problems = geo_metadata_problems(geo, rows)

@@ -31,11 +31,12 @@ class ObjectStoreError(RuntimeError):
     """A storage operation failed after the backend's own retries."""
 
 
-def _check_relative(key: str) -> str:
+def _check_relative(key: str, prefix_ok: bool = False) -> str:
     """Keys are relative and normalised: the store's prefix is the only root they can name."""
-    if key.startswith("/") or key.endswith("/"):
+    body = key[:-1] if prefix_ok and key.endswith("/") else key
+    if body.startswith("/") or body.endswith("/"):
         raise ValueError(f"object key must be relative and name an object: {key!r}")
-    for part in key.split("/"):
+    for part in body.split("/"):
         segment(part)
     return key
 
@@ -117,7 +118,7 @@ class LocalStore(ObjectStore):
         return self.root / _check_relative(key)
 
     def uri(self, key: str) -> str:
-        return self._path(key).as_uri()
+        return (self.root / _check_relative(key, prefix_ok=True)).as_uri() + ("/" if key.endswith("/") else "")
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> ObjectInfo:
         path = self._path(key)
@@ -197,15 +198,15 @@ class S3Store(ObjectStore):
         self.bucket = bucket
         self.prefix = prefix.strip("/")
 
-    def _key(self, key: str) -> str:
-        key = _check_relative(key)
+    def _key(self, key: str, prefix_ok: bool = False) -> str:
+        key = _check_relative(key, prefix_ok)
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def _relative(self, full_key: str) -> str:
         return full_key[len(self.prefix) + 1 :] if self.prefix else full_key
 
     def uri(self, key: str) -> str:
-        return f"s3://{self.bucket}/{self._key(key)}"
+        return f"s3://{self.bucket}/{self._key(key, prefix_ok=True)}"
 
     def _call(self, what: str, key: str, fn, **kwargs):
         from botocore.exceptions import BotoCoreError, ClientError

@@ -52,7 +52,7 @@ class GeoParquetFile:
         self._types: set[str] = set()
         self._bbox = [np.inf, np.inf, -np.inf, -np.inf]
         self._writer = pq.ParquetWriter(
-            path, schema, compression="zstd", compression_level=3, write_statistics=True, store_schema=True
+            path, schema, compression="zstd", compression_level=3, write_statistics=True, store_schema=False
         )
 
     def write(self, table: pa.Table) -> None:
