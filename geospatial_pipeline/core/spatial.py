@@ -289,8 +289,10 @@ def geodesic_area_perimeter(lonlat: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     crosses = (bounds[:, 2] - bounds[:, 0]) > 180.0  # the antimeridian: planar tricks break there
     simple = ~crosses
     area[simple] = np.abs(shapely.area(transform(lonlat[simple], WGS84, _EQUAL_AREA)))
-    rings = shapely.get_rings(lonlat[simple], return_index=True) if simple.any() else (np.array([]), np.array([]))
-    ring_geoms, ring_owner = rings
+    # Rings of every polygon part (get_rings reads Polygons only), each tagged with its geometry.
+    parts, part_owner = shapely.get_parts(lonlat[simple], return_index=True)
+    ring_geoms, ring_part = shapely.get_rings(parts, return_index=True)
+    ring_owner = part_owner[ring_part]
     if len(ring_geoms):
         coords, ring_idx = shapely.get_coordinates(ring_geoms, return_index=True)
         same = ring_idx[1:] == ring_idx[:-1]
