@@ -80,7 +80,7 @@ def build_partition_assets(settings: PipelineSettings):
             rules,
             target_crs=settings.target_crs,
             limits=limits,
-            run_id=context.run_id,
+            run_id=context.run.run_id,
             code_version=code_version(),
             config_digest=digest,
         )
@@ -108,7 +108,10 @@ def _results(store, report: PartitionReport):
             "input_records": total,
             "on_time": counts["on_time"],
             "superseded": counts["superseded"],
-            "late_fields_merged_this_run": counts["merged_late"],
+            # Late fields in the published file, split by whether this run merged their batch first.
+            "late_fields_published": counts["merged_late"],
+            "late_fields_merged_this_run": report.late_merge.get("rows_new", 0),
+            "late_fields_merged_before": report.late_merge.get("rows_merged_before", 0),
             "late_batches_merged": MetadataValue.json(report.merged_late_batches),
             "bbox": MetadataValue.json(bbox),
             "geometry_types": MetadataValue.json(report.geo["columns"]["geometry"]["geometry_types"]),

@@ -6,7 +6,6 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from dagster import ConfigurableResource
 from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
@@ -44,17 +43,19 @@ class PipelineS3Resource(S3Resource):
         )
 
 
-class LakeResource(ConfigurableResource):
-    """Where the lake lives: `s3://{bucket}/{prefix}/` when a bucket is set, else a local folder."""
+class LakeResource(PipelineS3Resource):
+    """Where the lake lives: `s3://{bucket}/{prefix}/` when a bucket is set, else a local folder.
+
+    It is itself the S3 resource (rather than nesting one) so the client settings sit beside the bucket.
+    """
 
     local_path: str = Field(default="lake", description="Lake root when no bucket is configured")
     bucket: str | None = Field(default=None, description="S3 bucket of the lake")
     prefix: str = Field(default="", description="Key prefix inside the bucket")
-    s3: PipelineS3Resource
 
     def store(self) -> ObjectStore:
         if self.bucket:
-            return S3Store(self.s3.get_client(), self.bucket, self.prefix)
+            return S3Store(self.get_client(), self.bucket, self.prefix)
         return LocalStore(self.local_path)
 
 
@@ -63,11 +64,9 @@ def lake_resource(settings: PipelineSettings) -> LakeResource:
         local_path=str(settings.local_lake_path),
         bucket=settings.s3_bucket,
         prefix=settings.s3_prefix,
-        s3=PipelineS3Resource(
-            region_name=settings.s3_region,
-            endpoint_url=settings.s3_endpoint_url,
-            max_attempts=settings.s3_max_attempts,
-            retry_mode=settings.s3_retry_mode,
-            max_pool_connections=settings.s3_max_pool_connections,
-        ),
+        region_name=settings.s3_region,
+        endpoint_url=settings.s3_endpoint_url,
+        max_attempts=settings.s3_max_attempts,
+        retry_mode=settings.s3_retry_mode,
+        max_pool_connections=settings.s3_max_pool_connections,
     )
