@@ -1,0 +1,96 @@
+"""The ObjectStore contract, identical on the local folder and on S3 (in-process moto)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from geospatial_pipeline.lake import keys
+from geospatial_pipeline.lake.store import LocalStore, ObjectStoreError, S3Store
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request, tmp_path, monkeypatch):
+    if request.param == "local":
+        yield LocalStore(tmp_path / "lake")
+        return
+    from moto import mock_aws
+    import boto3
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="lake-bucket")
+        yield S3Store(client, "lake-bucket", "team/lake")
+
+
+def test_put_get_head_delete(store):
+    info = store.put_bytes("a/b/c.txt", b"hello", "text/plain")
+    assert info.size == 5 and info.etag == hashlib.md5(b"hello").hexdigest()
+    assert store.get_bytes("a/b/c.txt") == b"hello"
+    assert store.head("a/b/c.txt").etag == info.etag
+    assert store.read_range("a/b/c.txt", 1, 3) == b"ell"
+    store.delete("a/b/c.txt")
+    assert store.head("a/b/c.txt") is None
+    with pytest.raises(ObjectStoreError):
+        store.get_bytes("a/b/c.txt")
+
+
+def test_put_file_and_seekable_reads(store, tmp_path):
+    source = tmp_path / "blob.bin"
+    source.write_bytes(bytes(range(256)) * 100)
+    info = store.put_file("blobs/blob.bin", source)
+    assert info.size == 25_600
+    with store.open_seekable("blobs/blob.bin") as f:
+        f.seek(-4, 2)
+        assert f.read() == bytes([252, 253, 254, 255])
+        f.seek(256)
+        assert f.read(2) == b"\x00\x01"
+
+
+def test_listing_is_recursive_sorted_and_prefix_bound(store):
+    for key in ["late_data/_batches/2025-01-02/2025-01-03.parquet", "late_data/_batches/2025-01-01/2025-01-02.parquet",
+                "late_data/2025-01-01/F-1.txt", "manifests/2025-01-01.json"]:
+        store.put_bytes(key, key.encode())
+    listed = [i.key for i in store.list(keys.LATE_BATCHES_PREFIX)]
+    assert listed == ["late_data/_batches/2025-01-01/2025-01-02.parquet", "late_data/_batches/2025-01-02/2025-01-03.parquet"]
+    assert [i.key for i in store.list("nothing/here/")] == []
+    assert all(i.etag == hashlib.md5(i.key.encode()).hexdigest() for i in store.list(""))
+
+
+def test_overwrite_replaces_whole_object_with_no_leftovers(store, tmp_path):
+    store.put_bytes("x/y.bin", b"1" * 1000)
+    store.put_bytes("x/y.bin", b"2" * 10)
+    assert store.get_bytes("x/y.bin") == b"2" * 10
+    assert [i.key for i in store.list("x/")] == ["x/y.bin"]  # no temporary files visible
+
+
+@pytest.mark.parametrize("bad", ["../escape", "/abs/key", "a//b", "a/./b", "a/../../b", "trailing/", "ctl\x00"])
+def test_keys_that_could_escape_are_refused(store, bad):
+    with pytest.raises(ValueError):
+        store.put_bytes(bad, b"x")
+
+
+def test_s3_keys_live_under_the_prefix(tmp_path, monkeypatch):
+    from moto import mock_aws
+    import boto3
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="bucket-one")
+        client.put_object(Bucket="bucket-one", Key="other/secret.txt", Body=b"not ours")
+        store = S3Store(client, "bucket-one", "/team/lake/")
+        store.put_bytes("manifests/2025-01-01.json", b"{}")
+        raw = [o["Key"] for o in client.list_objects_v2(Bucket="bucket-one")["Contents"]]
+        assert sorted(raw) == ["other/secret.txt", "team/lake/manifests/2025-01-01.json"]
+        assert [i.key for i in store.list("")] == ["manifests/2025-01-01.json"]
+        assert store.uri("manifests/2025-01-01.json") == "s3://bucket-one/team/lake/manifests/2025-01-01.json"
+
+
+def test_local_store_uri_and_root(tmp_path):
+    store = LocalStore(tmp_path / "lake")
+    assert store.uri("raw/2025-01-01/") == (tmp_path / "lake" / "raw" / "2025-01-01").as_uri() + "/"
