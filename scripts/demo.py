@@ -48,9 +48,11 @@ def main() -> int:
         )
         manifest = json.loads((lake / "manifests" / f"{date}.json").read_text())
         c = manifest["counts"]
-        print(f"  {date} [{why:9}] run {result.run_id[:8]}: {c['input_records']:3} records -> on_time {c['on_time']}, "
-              f"late {c['late']}, rejected {c['rejected']}, superseded {c['superseded']}; "
-              f"published {c['published_rows']} rows ({c['merged_late']} late merged)")
+        print(
+            f"  {date} [{why:9}] run {result.run_id[:8]}: {c['input_records']:3} records -> on_time {c['on_time']}, "
+            f"late {c['late']}, rejected {c['rejected']}, superseded {c['superseded']}; "
+            f"published {c['published_rows']} rows ({c['merged_late']} late merged)"
+        )
 
     print(f"Lake: {lake}")
     for date in dates:
@@ -63,10 +65,17 @@ def main() -> int:
         publish(request.partition_key, "late-data")
 
     print("\nOutputs:")
-    for pattern in ("fields/date=*/fields.parquet", "late_data/*/*.geojson", "rejected/*/rejected.geojsonl", "manifests/*.json"):
+    for pattern in (
+        "fields/date=*/fields.parquet",
+        "late_data/*/*.geojson",
+        "rejected/*/rejected.geojsonl",
+        "manifests/*.json",
+    ):
         for path in sorted(lake.glob(pattern)):
             print(f"  {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
-    print("\nOpen fields/*.parquet or late_data/*/*.geojson in QGIS; `make dev` shows these runs at http://127.0.0.1:3000")
+    print(
+        "\nOpen fields/*.parquet or late_data/*/*.geojson in QGIS; `make dev` shows these runs at http://127.0.0.1:3000"
+    )
     return 0
 
 

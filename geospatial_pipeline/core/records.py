@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from enum import StrEnum
 from typing import Annotated, Any
 
+import orjson
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 FIELD_ID_MAX_CHARS = 128
@@ -77,7 +79,10 @@ def _string_only(value: Any) -> Any:
 def _to_utc(value: dt.datetime) -> dt.datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00-05:00 lies past the last representable UTC instant
+        raise ValueError("lies outside the representable range once converted to UTC") from None
 
 
 def _intended_date(value: Any) -> dt.date:
@@ -89,6 +94,31 @@ def _intended_date(value: Any) -> dt.date:
 
 
 _DATETIME = TypeAdapter(dt.datetime)
+
+
+def _json_object(value: dict[str, Any]) -> dict[str, Any]:
+    """`data` is published as JSON text: it must survive encoding (depth, lone surrogates, NaN)."""
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:
+        raise ValueError(f"cannot be stored as JSON: {exc}") from None
+    if _has_nan(value):
+        raise ValueError("contains NaN or Infinity, which JSON cannot hold")
+    return value
+
+
+def _has_nan(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
 
 FieldId = Annotated[
     str,
@@ -108,7 +138,7 @@ class FieldProperties(BaseModel):
     arrival_time: UtcDatetime
     processing_date: IntendedDate
     crs: Annotated[str, Field(min_length=1, max_length=512)] | None = None
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: Annotated[dict[str, Any], AfterValidator(_json_object)] = Field(default_factory=dict)
 
 
 _BATCH = TypeAdapter(list[FieldProperties])

@@ -15,9 +15,17 @@ LATE = AssetKey("late_field_arrivals")
 REJECTED = AssetKey("rejected_field_records")
 
 CHECK_SPECS = [
-    AssetCheckSpec("geoparquet_metadata_valid", asset=FIELDS, description="The published file's `geo` metadata is GeoParquet 1.1 and matches its rows"),
+    AssetCheckSpec(
+        "geoparquet_metadata_valid",
+        asset=FIELDS,
+        description="The published file's `geo` metadata is GeoParquet 1.1 and matches its rows",
+    ),
     AssetCheckSpec("records_conserved", asset=FIELDS, description="Every input record ends in exactly one outcome"),
-    AssetCheckSpec("rejected_ratio_within_threshold", asset=REJECTED, description="Share of rejected records is at most max_rejected_ratio (warns)"),
+    AssetCheckSpec(
+        "rejected_ratio_within_threshold",
+        asset=REJECTED,
+        description="Share of rejected records is at most max_rejected_ratio (warns)",
+    ),
 ]
 
 

@@ -16,9 +16,17 @@ NOW = dt.datetime(2025, 1, 3, 1, 0, tzinfo=dt.UTC)
 
 
 def feat(fid, arrival, date, lon=10.0, **props):
-    geometry = {"type": "Polygon", "coordinates": [[[lon, 50], [lon + 0.01, 50], [lon + 0.01, 50.01], [lon, 50.01], [lon, 50]]]}
-    return json.dumps({"type": "Feature", "geometry": geometry,
-                       "properties": {"field_id": fid, "arrival_time": arrival, "processing_date": date, **props}}).encode()
+    geometry = {
+        "type": "Polygon",
+        "coordinates": [[[lon, 50], [lon + 0.01, 50], [lon + 0.01, 50.01], [lon, 50.01], [lon, 50]]],
+    }
+    return json.dumps(
+        {
+            "type": "Feature",
+            "geometry": geometry,
+            "properties": {"field_id": fid, "arrival_time": arrival, "processing_date": date, **props},
+        }
+    ).encode()
 
 
 def classify(*texts, rules=Rules(), now=NOW):
@@ -27,7 +35,10 @@ def classify(*texts, rules=Rules(), now=NOW):
 
 
 def rejected_reasons(outcome):
-    return {json.loads(line)["properties"]["source_line"]: json.loads(line)["properties"]["reason_codes"] for line in outcome.rejected}
+    return {
+        json.loads(line)["properties"]["source_line"]: json.loads(line)["properties"]["reason_codes"]
+        for line in outcome.rejected
+    }
 
 
 def test_outcomes_of_a_mixed_chunk():
@@ -79,8 +90,13 @@ def test_late_rows_say_why_and_carry_rfc7946_geometry():
 
 
 def test_every_problem_of_a_record_is_listed():
-    text = json.dumps({"type": "Feature", "geometry": None,
-                       "properties": {"field_id": "a/b", "arrival_time": "x", "processing_date": "2025-01-02"}}).encode()
+    text = json.dumps(
+        {
+            "type": "Feature",
+            "geometry": None,
+            "properties": {"field_id": "a/b", "arrival_time": "x", "processing_date": "2025-01-02"},
+        }
+    ).encode()
     out = classify(text)
     [line] = out.rejected
     props = json.loads(line)["properties"]

@@ -18,7 +18,10 @@ def geom(obj) -> bytes:
 
 
 def box(lon, lat, d=0.01):
-    return {"type": "Polygon", "coordinates": [[[lon, lat], [lon + d, lat], [lon + d, lat + d], [lon, lat + d], [lon, lat]]]}
+    return {
+        "type": "Polygon",
+        "coordinates": [[[lon, lat], [lon + d, lat], [lon + d, lat + d], [lon, lat + d], [lon, lat]]],
+    }
 
 
 def run(items, rules=SpatialRules()):
@@ -42,7 +45,12 @@ def test_known_field_area_within_half_a_percent_of_geod():
 
 def test_utm_field_area_matches_its_planar_size():
     # 200 m x 150 m in UTM 33N near the central meridian: 3.0 ha, scale factor 0.9996 aside.
-    utm = {"type": "Polygon", "coordinates": [[[500000, 5316000], [500200, 5316000], [500200, 5316150], [500000, 5316150], [500000, 5316000]]]}
+    utm = {
+        "type": "Polygon",
+        "coordinates": [
+            [[500000, 5316000], [500200, 5316000], [500200, 5316150], [500000, 5316150], [500000, 5316000]]
+        ],
+    }
     result = run([(utm, "EPSG:32633")])
     assert result.reasons == {}
     assert result.area_ha[0] == pytest.approx(3.0, rel=0.005)
@@ -88,8 +96,16 @@ def test_ogc_crs84_is_lon_lat():
         ({"type": "Polygon", "coordinates": []}, "EPSG:4326", Reason.GEOMETRY_EMPTY),
         ({"type": "Point", "coordinates": [10, 50]}, "EPSG:4326", Reason.GEOMETRY_TYPE_NOT_ALLOWED),
         ({"type": "GeometryCollection", "geometries": [box(10, 50)]}, "EPSG:4326", Reason.GEOMETRY_TYPE_NOT_ALLOWED),
-        ({"type": "Polygon", "coordinates": [[[10, 50, 1], [10.1, 50, 1], [10.1, 50.1, 1], [10, 50, 1]]]}, "EPSG:4326", Reason.GEOMETRY_NOT_2D),
-        ({"type": "Polygon", "coordinates": [[[12, 49], [12.01, 49.01], [12.01, 49], [12, 49.01], [12, 49]]]}, "EPSG:4326", Reason.GEOMETRY_INVALID),
+        (
+            {"type": "Polygon", "coordinates": [[[10, 50, 1], [10.1, 50, 1], [10.1, 50.1, 1], [10, 50, 1]]]},
+            "EPSG:4326",
+            Reason.GEOMETRY_NOT_2D,
+        ),
+        (
+            {"type": "Polygon", "coordinates": [[[12, 49], [12.01, 49.01], [12.01, 49], [12, 49.01], [12, 49]]]},
+            "EPSG:4326",
+            Reason.GEOMETRY_INVALID,
+        ),
         (box(10, 50), "EPSG:999999", Reason.CRS_UNKNOWN),
         (box(10, 50), "not a crs", Reason.CRS_UNKNOWN),
         (box(500000, 5316000, 100), "EPSG:4326", Reason.OUTSIDE_CRS_AREA_OF_USE),  # UTM metres labelled degrees
@@ -138,7 +154,10 @@ def test_exterior_rings_come_out_counterclockwise():
 
 
 def test_antimeridian_crossing_field_measures_via_geod():
-    crossing = {"type": "Polygon", "coordinates": [[[179.99, 10], [-179.99, 10], [-179.99, 10.01], [179.99, 10.01], [179.99, 10]]]}
+    crossing = {
+        "type": "Polygon",
+        "coordinates": [[[179.99, 10], [-179.99, 10], [-179.99, 10.01], [179.99, 10.01], [179.99, 10]]],
+    }
     area, perimeter = geodesic_area_perimeter(np.array([shapely.from_geojson(json.dumps(crossing))]))
     # 0.02° x 0.01° at 10°N ≈ 2.19 km x 1.11 km, not a band around the globe.
     assert area[0] / 10_000 == pytest.approx(242.5, rel=0.01)
@@ -149,8 +168,10 @@ def test_multipolygon_with_hole_area_and_perimeter():
     mp = {
         "type": "MultiPolygon",
         "coordinates": [
-            [[[11.0, 48.0], [11.02, 48.0], [11.02, 48.02], [11.0, 48.02], [11.0, 48.0]],
-             [[11.005, 48.005], [11.005, 48.01], [11.01, 48.01], [11.01, 48.005], [11.005, 48.005]]],
+            [
+                [[11.0, 48.0], [11.02, 48.0], [11.02, 48.02], [11.0, 48.02], [11.0, 48.0]],
+                [[11.005, 48.005], [11.005, 48.01], [11.01, 48.01], [11.01, 48.005], [11.005, 48.005]],
+            ],
             [[[11.03, 48.0], [11.04, 48.0], [11.04, 48.01], [11.03, 48.01], [11.03, 48.0]]],
         ],
     }

@@ -21,9 +21,22 @@ def test_dagster_cli_materializes_a_partition_into_the_local_lake(tmp_path):
     Path(env["DAGSTER_HOME"]).mkdir()
     dagster = Path(sys.executable).parent / "dagster"
     proc = subprocess.run(
-        [str(dagster), "asset", "materialize", "-m", "geospatial_pipeline.definitions",
-         "--select", "*", "--partition", "2025-01-02"],
-        cwd=work, env=env, capture_output=True, text=True, timeout=300,
+        [
+            str(dagster),
+            "asset",
+            "materialize",
+            "-m",
+            "geospatial_pipeline.definitions",
+            "--select",
+            "*",
+            "--partition",
+            "2025-01-02",
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "RUN_SUCCESS" in proc.stdout + proc.stderr

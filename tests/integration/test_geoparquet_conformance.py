@@ -66,9 +66,7 @@ def test_geo_metadata_matches_the_geoparquet_1_1_schema(published):
         pytest.skip(f"reference schema not found at {schema_path}")
     import pyproj
 
-    projjson = json.loads(
-        (Path(pyproj.datadir.get_data_dir()) / "projjson.schema.json").read_text()
-    )
+    projjson = json.loads((Path(pyproj.datadir.get_data_dir()) / "projjson.schema.json").read_text())
     schema = json.loads(schema_path.read_text())
     registry = Registry().with_resource(projjson["$id"], Resource.from_contents(projjson))
     for path in published:

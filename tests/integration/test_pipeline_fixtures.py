@@ -37,7 +37,10 @@ def read_rejected(store, date) -> list[dict]:
 
 def check_outcomes(store, date, expected_rows):
     fields = read_fields(store, date)
-    rejected = {(r["properties"]["source_key"], r["properties"]["source_line"]): r["properties"] for r in read_rejected(store, date)}
+    rejected = {
+        (r["properties"]["source_key"], r["properties"]["source_line"]): r["properties"]
+        for r in read_rejected(store, date)
+    }
     manifest = orjson.loads(store.get_bytes(keys.manifest_key(date)))
     published = {(r.source_key, r.source_line): r for r in fields.itertuples()}
 
@@ -117,8 +120,17 @@ def test_published_columns_and_values(lake_dir, fixture_settings, instance):
     defs = build_definitions(fixture_settings)
     publish(defs, "2025-01-01", instance)
     fields = gpd.read_parquet(lake_dir / keys.fields_key("2025-01-01"))
-    for column in ("field_id", "processing_date", "arrival_time", "arrived_late", "source_crs", "area_ha",
-                   "perimeter_m", "data", "geometry"):
+    for column in (
+        "field_id",
+        "processing_date",
+        "arrival_time",
+        "arrived_late",
+        "source_crs",
+        "area_ha",
+        "perimeter_m",
+        "data",
+        "geometry",
+    ):
         assert column in fields.columns
     assert str(fields["arrival_time"].dtype) == "datetime64[us, UTC]"
     by_id = fields.set_index("field_id")

@@ -15,8 +15,8 @@ def store(request, tmp_path, monkeypatch):
     if request.param == "local":
         yield LocalStore(tmp_path / "lake")
         return
-    from moto import mock_aws
     import boto3
+    from moto import mock_aws
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -51,11 +51,18 @@ def test_put_file_and_seekable_reads(store, tmp_path):
 
 
 def test_listing_is_recursive_sorted_and_prefix_bound(store):
-    for key in ["late_data/_batches/2025-01-02/2025-01-03.parquet", "late_data/_batches/2025-01-01/2025-01-02.parquet",
-                "late_data/2025-01-01/F-1.txt", "manifests/2025-01-01.json"]:
+    for key in [
+        "late_data/_batches/2025-01-02/2025-01-03.parquet",
+        "late_data/_batches/2025-01-01/2025-01-02.parquet",
+        "late_data/2025-01-01/F-1.txt",
+        "manifests/2025-01-01.json",
+    ]:
         store.put_bytes(key, key.encode())
     listed = [i.key for i in store.list(keys.LATE_BATCHES_PREFIX)]
-    assert listed == ["late_data/_batches/2025-01-01/2025-01-02.parquet", "late_data/_batches/2025-01-02/2025-01-03.parquet"]
+    assert listed == [
+        "late_data/_batches/2025-01-01/2025-01-02.parquet",
+        "late_data/_batches/2025-01-02/2025-01-03.parquet",
+    ]
     assert [i.key for i in store.list("nothing/here/")] == []
     assert all(i.etag == hashlib.md5(i.key.encode()).hexdigest() for i in store.list(""))
 
@@ -74,8 +81,8 @@ def test_keys_that_could_escape_are_refused(store, bad):
 
 
 def test_s3_keys_live_under_the_prefix(tmp_path, monkeypatch):
-    from moto import mock_aws
     import boto3
+    from moto import mock_aws
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
