@@ -32,7 +32,17 @@ ENVIRONMENTS = ("dev", "prod")
 KUBERNETES_VERSION = "1.32"
 CONFIG_MAP_NAME = "geospatial-pipeline-config"
 CONFIG_MOUNT_PATH = "/etc/dagster/config"
-GRPC_COMMAND = ["dagster", "api", "grpc", "-m", "geospatial_pipeline.definitions", "-h", "0.0.0.0", "-p", "3030"]
+GRPC_COMMAND = [
+    "dagster",
+    "api",
+    "grpc",
+    "-m",
+    "geospatial_pipeline.definitions",
+    "-h",
+    "0.0.0.0",
+    "-p",
+    "3030",
+]
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -81,8 +91,14 @@ def terraform_env(tmp_home: Path | None = None) -> dict[str, str]:
     return env
 
 
-def run(cmd: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,
-        stdin: str | None = None, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+def run(
+    cmd: list[str],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+    timeout: int = 300,
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(c) for c in cmd], cwd=cwd, env=env, input=stdin, capture_output=True, text=True, timeout=timeout
     )
@@ -142,8 +158,9 @@ def single(value: Any) -> Any:
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def terraform_console(workdir: Path, expression: str, workspace: str,
-                      var_files: tuple[Path, ...] = ()) -> subprocess.CompletedProcess[str]:
+def terraform_console(
+    workdir: Path, expression: str, workspace: str, var_files: tuple[Path, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     """Evaluate one expression in a workspace (TF_WORKSPACE); output without colour codes.
 
     In piped mode the console reads one line per expression, so the expression is joined into one.
@@ -221,7 +238,9 @@ def _kubernetes_registry():
     try:
         import kubernetes_validate
     except ImportError:
-        pytest.skip("kubernetes-validate is not installed (it ships the Kubernetes schemas the chart refers to)")
+        pytest.skip(
+            "kubernetes-validate is not installed (it ships the Kubernetes schemas the chart refers to)"
+        )
     root = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
     wanted = f"v{KUBERNETES_VERSION}.0-local-strict"
     definitions = json.loads((root / wanted / "_definitions.json").read_text(encoding="utf-8"))
@@ -271,6 +290,4 @@ def validate_chart_values(values: dict[str, Any], *, relaxed: bool = True) -> li
 def validate_chart_def(definition: str, value: Any) -> list[str]:
     """Strict errors of `value` against one of the chart schema's $defs (every required key too)."""
     validator = chart_validator({"$ref": f"#/$defs/{definition}"}, relaxed=False)
-    return [
-        f"{'.'.join(str(p) for p in e.absolute_path)}: {e.message}" for e in validator.iter_errors(value)
-    ]
+    return [f"{'.'.join(str(p) for p in e.absolute_path)}: {e.message}" for e in validator.iter_errors(value)]

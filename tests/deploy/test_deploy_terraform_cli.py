@@ -25,7 +25,9 @@ from deploy_support import (
 
 
 def test_terraform_fmt_check_is_clean(terraform_bin):
-    result = run(["terraform", "fmt", "-check", "-recursive", "-diff"], cwd=TERRAFORM_DIR, env=terraform_env())
+    result = run(
+        ["terraform", "fmt", "-check", "-recursive", "-diff"], cwd=TERRAFORM_DIR, env=terraform_env()
+    )
     assert result.returncode == 0, f"terraform fmt would change:\n{result.stdout}{result.stderr}"
 
 
@@ -114,7 +116,9 @@ def test_external_database_per_environment_switches_off_the_bundled_one(root_cop
 
 
 def test_runs_launched_from_a_code_location_use_its_image_and_service_account(module_copy):
-    result = terraform_console(module_copy, "jsonencode({ctx = local.container_context, image = local.image})", "default")
+    result = terraform_console(
+        module_copy, "jsonencode({ctx = local.container_context, image = local.image})", "default"
+    )
     assert result.returncode == 0, result.stderr
     values = decode_console_json(result.stdout)
     assert values["image"] == "registry.example/geospatial-pipeline:0.1.0"
