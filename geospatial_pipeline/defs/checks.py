@@ -57,16 +57,38 @@ def geo_metadata_problems(geo: dict | None, rows: int) -> list[str]:
     return problems
 
 
-def evaluate_checks(store: ObjectStore, report: PartitionReport, max_rejected_ratio: float) -> list[AssetCheckResult]:
-    key = report.outputs["fields"]["key"]
+def _parquet_footer(store: ObjectStore, key: str) -> tuple[int, dict]:
+    """Row count and key-value metadata, read from the footer alone (ranged reads on S3)."""
     with store.open_seekable(key) as f:
-        parquet = pq.ParquetFile(f)
-        metadata = parquet.metadata.metadata or {}  # the file's key-value metadata, where `geo` lives
-        rows = parquet.metadata.num_rows
+        meta = pq.ParquetFile(f).metadata
+    return meta.num_rows, meta.metadata or {}
+
+
+def conservation_problems(store: ObjectStore, report: PartitionReport) -> tuple[list[str], dict]:
+    """Recount every outcome from what was written, not from the run's own tallies."""
+    counts = report.counts
+    found = {
+        "published_rows": _parquet_footer(store, report.outputs["fields"]["key"])[0],
+        "late": sum(_parquet_footer(store, b["key"])[0] for b in report.outputs["late_batches"]),
+        "rejected": sum(1 for line in store.get_bytes(report.outputs["rejected"]["key"]).splitlines() if line),
+    }
+    problems = [
+        f"{name}: manifest says {counts[name]}, storage holds {n}" for name, n in found.items() if counts[name] != n
+    ]
+    if counts["published_rows"] != counts["on_time"] - counts["late_replaced_on_time"] + counts["merged_late"]:
+        problems.append("published rows are not on-time minus replaced plus merged late fields")
+    accounted = sum(counts[k] for k in OUTCOMES)
+    if accounted != counts["input_records"]:
+        problems.append(f"{counts['input_records']} input records but {accounted} outcomes")
+    return problems, found
+
+
+def evaluate_checks(store: ObjectStore, report: PartitionReport, max_rejected_ratio: float) -> list[AssetCheckResult]:
+    rows, metadata = _parquet_footer(store, report.outputs["fields"]["key"])
     geo = json.loads(metadata[b"geo"]) if b"geo" in metadata else None
     problems = geo_metadata_problems(geo, rows)
+    lost, recounted = conservation_problems(store, report)
     counts = report.counts
-    total = sum(counts[k] for k in OUTCOMES)
     ratio = counts["rejected"] / counts["input_records"] if counts["input_records"] else 0.0
     return [
         AssetCheckResult(
@@ -78,8 +100,12 @@ def evaluate_checks(store: ObjectStore, report: PartitionReport, max_rejected_ra
         AssetCheckResult(
             check_name="records_conserved",
             asset_key=FIELDS,
-            passed=total == counts["input_records"],
-            metadata={"input_records": counts["input_records"], "accounted_for": total},
+            passed=not lost,
+            metadata={
+                "problems": "; ".join(lost) or "none",
+                "input_records": counts["input_records"],
+                **{f"stored_{k}": v for k, v in recounted.items()},
+            },
         ),
         AssetCheckResult(
             check_name="rejected_ratio_within_threshold",
