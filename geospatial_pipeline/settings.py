@@ -135,7 +135,8 @@ class PipelineSettings(BaseSettings):
     # Limits that keep one bad record or file from exhausting memory.
     max_record_bytes: int = Field(1_000_000, ge=1_000)
     max_vertices: int = Field(100_000, ge=4)
-    max_collection_bytes: int = Field(256 << 20, ge=1_000, description="Largest .geojson FeatureCollection")
+    # A FeatureCollection is parsed whole (about 10x its size in memory); big batches come as GeoJSONSeq.
+    max_collection_bytes: int = Field(64 << 20, ge=1_000, description="Largest .geojson FeatureCollection")
     chunk_records: int = Field(50_000, ge=1)
 
     # Publishing.
