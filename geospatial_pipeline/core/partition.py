@@ -18,8 +18,8 @@ import shapely
 
 from geospatial_pipeline.core.lateness import Timing, classify_timing, late_reason
 from geospatial_pipeline.core.reading import ParsedChunk
-from geospatial_pipeline.core.records import Reason, validate_properties
-from geospatial_pipeline.core.spatial import WGS84, SpatialRules, check_geometries
+from geospatial_pipeline.core.records import FIELD_ID_MAX_CHARS, Reason, validate_properties
+from geospatial_pipeline.core.spatial import WGS84, SpatialRules, check_parsed_geometries
 
 DEFAULT_CRS = WGS84
 
@@ -84,17 +84,12 @@ def classify_chunk(
     structural = np.zeros(n, dtype=bool)
     structural[list(reasons)] = True  # not a Feature at all: nothing further can be checked
 
-    models, prop_problems = validate_properties(parsed.properties)
-    for i, problems in prop_problems.items():
-        if not structural[i]:
-            reasons.setdefault(i, []).extend(problems)
-
-    good = np.array([m is not None for m in models], dtype=bool) & ~structural
-    intended = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
-    arrival = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    props = property_columns(parsed.properties, ~structural, parsed.lenient)
+    for i, problems in props.problems.items():
+        reasons.setdefault(i, []).extend(problems)
+    good = props.valid
+    intended, arrival = props.intended, props.arrival
     idx = np.flatnonzero(good)
-    intended[idx] = np.array([models[i].processing_date for i in idx], dtype="datetime64[D]")
-    arrival[idx] = np.array([models[i].arrival_time.replace(tzinfo=None) for i in idx], dtype="datetime64[us]")
 
     def flag(mask: np.ndarray, reason: Reason, message) -> None:
         for i in np.flatnonzero(mask):
@@ -126,7 +121,7 @@ def classify_chunk(
     )
 
     crs_names = np.array([_crs_of(parsed.properties[i], parsed.collection_crs) for i in range(n)], dtype=object)
-    spatial = check_geometries(parsed.geometries, crs_names, structural, rules.spatial)
+    spatial = check_parsed_geometries(parsed.geometries, parsed.polygons, crs_names, structural, rules.spatial)
     for i, problems in spatial.reasons.items():
         reasons.setdefault(i, []).extend(problems)
 
@@ -141,16 +136,13 @@ def classify_chunk(
         geoms = spatial.geometry[sel]
         bounds = shapely.bounds(geoms) if len(sel) else np.zeros((0, 4))
         columns = {
-            "field_id": pa.array([models[i].field_id for i in sel], pa.string()),
+            "field_id": pa.array([props.field_id[i] for i in sel], pa.string()),
             "processing_date": pa.array(intended[sel], pa.date32()),
             "arrival_time": pa.array(arrival[sel], pa.timestamp("us", tz="UTC")),
             "arrived_late": pa.array(np.full(len(sel), late)),
             "detected_in": pa.array(np.full(len(sel), np.datetime64(partition, "D")), pa.date32()),
             "late_reason": pa.array(
-                [
-                    late_reason(models[i].processing_date, models[i].arrival_time, partition, rules.lateness_window)
-                    for i in sel
-                ]
+                _late_reasons(intended[sel], arrival[sel], partition, rules.lateness_window)
                 if late
                 else [None] * len(sel),
                 pa.string(),
@@ -159,10 +151,10 @@ def classify_chunk(
             "area_ha": pa.array(spatial.area_ha[sel]),
             "perimeter_m": pa.array(spatial.perimeter_m[sel]),
             "repaired": pa.array(spatial.repaired[sel]),
-            "data": pa.array([orjson.dumps(models[i].data, option=orjson.OPT_SORT_KEYS) for i in sel], pa.binary()).cast(pa.string()),
+            "data": pa.array([props.data[i] for i in sel], pa.binary()).cast(pa.string()),
             "source_key": pa.array([parsed.source_key] * len(sel), pa.string()),
             "source_line": pa.array(np.asarray(parsed.lines, dtype=np.int64)[sel]),
-            "geometry": pa.array(shapely.to_wkb(geoms, output_dimension=2), pa.binary()) if len(sel) else pa.array([], pa.binary()),
+            "geometry": pa.array(shapely.to_wkb(geoms, output_dimension=2) if len(sel) else [], pa.binary()),
             "bbox": pa.StructArray.from_arrays([pa.array(bounds[:, k]) for k in range(4)], fields=list(BBOX_TYPE)),
         }
         table = pa.table(columns, schema=FIELD_SCHEMA)
@@ -174,11 +166,139 @@ def classify_chunk(
 
     rejected_lines = []
     counts: Counter = Counter()
-    for i in sorted(reasons):
+    for i in sorted(reasons, key=lambda i: (parsed.lines[i], i)):  # source order, however the file was chunked
         problems = reasons[i]
         counts.update({r.value for r, _ in problems})
         rejected_lines.append(reject_line(parsed.source_key, parsed.lines[i], parsed.texts[i], problems))
     return ChunkOutcome(rows(on_time_idx, False), rows(late_idx, True), rejected_lines, counts)
+
+
+def _late_reasons(
+    intended: np.ndarray, arrival: np.ndarray, partition: dt.date, window: dt.timedelta
+) -> list[str]:
+    return [
+        late_reason(d, a.replace(tzinfo=dt.UTC), partition, window)
+        for d, a in zip(intended.astype(object), arrival.astype(object), strict=True)
+    ]
+
+
+@dataclass
+class PropertyColumns:
+    """Validated properties as columns; rows that are not `valid` have reasons in `problems`."""
+
+    valid: np.ndarray
+    field_id: list[str | None]
+    intended: np.ndarray  # datetime64[D]
+    arrival: np.ndarray  # datetime64[us], UTC
+    data: list[bytes | None]  # JSON text of `data`, keys sorted
+    problems: dict[int, list[tuple[Reason, str]]]
+
+
+# What FieldProperties surely accepts, checked on whole columns (RE2 via Arrow): printable ASCII ids without
+# separators, ISO 8601 instants with Z, an offset or nothing, YYYY-MM-DD dates. Anything else, and any
+# row that fails a fast check, is judged by validate_properties itself, so the outcome and the words are
+# pydantic's (tests/test_fast_path.py holds the two to the same answers).
+_FAST_ID = rf"^[!-.0-\[\]-~]{{1,{FIELD_ID_MAX_CHARS}}}$"
+_DAY = r"(?:19|20|21)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+_FAST_DATE = rf"^{_DAY}$"
+_FAST_INSTANT = rf"^{_DAY}T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{{1,6}})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?$"
+_ZONED = r"(?:Z|[+-]\d\d:\d\d)$"
+_CRS_MAX_CHARS = 512
+_NO_DATA = object()
+
+
+def property_columns(items: list, rows: np.ndarray, lenient: list[int] = ()) -> PropertyColumns:
+    """validate_properties' verdicts for the `rows` of `items`, as columns, with pydantic kept for the rest."""
+    n = len(items)
+    out = PropertyColumns(
+        np.zeros(n, dtype=bool),
+        [None] * n,
+        np.full(n, np.datetime64("NaT"), dtype="datetime64[D]"),
+        np.full(n, np.datetime64("NaT"), dtype="datetime64[us]"),
+        [None] * n,
+        {},
+    )
+    candidates = rows.copy()
+    candidates[list(lenient)] = False  # NaN and the like: only pydantic words those
+    fast = np.zeros(n, dtype=bool)
+    if candidates.any():
+        fast[candidates] = _fast_rows(items, np.flatnonzero(candidates), out)
+    slow = np.flatnonzero(rows & ~fast)
+    if len(slow):
+        models, problems = validate_properties([items[i] for i in slow])
+        for j, i in enumerate(slow):
+            model = models[j]
+            if model is None:
+                out.problems[int(i)] = problems[j]
+                continue
+            out.valid[i] = True
+            out.field_id[i] = model.field_id
+            out.intended[i] = np.datetime64(model.processing_date, "D")
+            out.arrival[i] = np.datetime64(model.arrival_time.replace(tzinfo=None), "us")
+            out.data[i] = orjson.dumps(model.data, option=orjson.OPT_SORT_KEYS)
+    return out
+
+
+def _fast_rows(items: list, rows: np.ndarray, out: PropertyColumns) -> np.ndarray:
+    """Fill `out` for the rows the fast checks accept; returns which of `rows` they were."""
+    picked = [items[i] for i in rows]
+    ids = [p.get("field_id") for p in picked]
+    arrivals = [p.get("arrival_time") for p in picked]
+    dates = [p.get("processing_date") for p in picked]
+    crs = [p.get("crs") for p in picked]
+    data = [p.get("data", _NO_DATA) for p in picked]
+    ok = np.fromiter(
+        (
+            type(f) is str and type(a) is str and type(d) is str and (c is None or type(c) is str)
+            for f, a, d, c in zip(ids, arrivals, dates, crs, strict=True)
+        ),
+        bool,
+        len(picked),
+    )
+    ok &= np.fromiter((type(v) is dict or v is _NO_DATA for v in data), bool, len(picked))
+    texts = [orjson.dumps({}, option=orjson.OPT_SORT_KEYS)] * len(picked)
+    for j in np.flatnonzero(ok):
+        value = data[j]
+        if value is _NO_DATA:
+            continue
+        try:
+            texts[j] = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            ok[j] = False
+    if not ok.any():
+        return ok
+
+    def strings(values: list) -> pa.Array:
+        return pa.array([v if flag else "" for v, flag in zip(values, ok, strict=True)], pa.string())
+
+    id_arr, arrival_arr, date_arr = strings(ids), strings(arrivals), strings(dates)
+    ok &= pc.match_substring_regex(id_arr, _FAST_ID).to_numpy(zero_copy_only=False)
+    ok &= ~pc.is_in(id_arr, pa.array([".", ".."])).to_numpy(zero_copy_only=False)
+    ok &= pc.match_substring_regex(arrival_arr, _FAST_INSTANT).to_numpy(zero_copy_only=False)
+    ok &= pc.match_substring_regex(date_arr, _FAST_DATE).to_numpy(zero_copy_only=False)
+    crs_len = pc.utf8_length(strings([c if c is not None else "x" for c in crs])).to_numpy(zero_copy_only=False)
+    ok &= (crs_len >= 1) & (crs_len <= _CRS_MAX_CHARS)
+    sel = np.flatnonzero(ok)
+    if len(sel) == 0:
+        return ok
+    take = pa.array(sel)
+    # A naive instant is UTC (FieldProperties' rule); Arrow wants the zone spelled out.
+    instants = arrival_arr.take(take)
+    zoned = pc.match_substring_regex(instants, _ZONED)
+    instants = pc.if_else(zoned, instants, pc.binary_join_element_wise(instants, pa.scalar("Z"), ""))
+    try:
+        arrival_us = instants.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy()
+        intended_days = date_arr.take(take).cast(pa.date32()).cast(pa.int32()).to_numpy()
+    except (pa.ArrowInvalid, ValueError):  # e.g. 31 February: leave the whole chunk's verdicts to pydantic
+        return np.zeros(len(picked), dtype=bool)
+    target = rows[sel]
+    out.valid[target] = True
+    out.arrival[target] = arrival_us.astype("datetime64[us]")
+    out.intended[target] = intended_days.astype("datetime64[D]")
+    for j, i in zip(sel.tolist(), target.tolist(), strict=True):
+        out.field_id[i] = ids[j]
+        out.data[i] = texts[j]
+    return ok
 
 
 def _crs_of(props, collection_crs: str | None) -> str:

@@ -6,16 +6,19 @@ a quarantined record can always be traced back to the byte range that produced i
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 import orjson
 
 from geospatial_pipeline.core.records import Reason
+from geospatial_pipeline.core.spatial import RaggedPolygons, flatten_polygons
 
 LINE_SUFFIXES = (".geojsonl", ".geojsonseq", ".ndjson", ".jsonl")
 COLLECTION_SUFFIXES = (".geojson", ".json")
@@ -48,7 +51,11 @@ class RawChunk:
 
 @dataclass
 class ParsedChunk:
-    """A chunk after JSON parsing: properties and geometry text per record, reasons per failed record."""
+    """A chunk after JSON parsing: properties and geometry per record, reasons per failed record.
+
+    A plain Polygon or MultiPolygon is in `polygons` (flat coordinate arrays, by record index) and has no
+    text in `geometries`; any other geometry keeps its GeoJSON text there for GEOS to read.
+    """
 
     source_key: str
     texts: list[bytes]
@@ -57,6 +64,9 @@ class ParsedChunk:
     geometries: list[bytes | None]
     reasons: dict[int, list[tuple[Reason, str]]]
     collection_crs: str | None = None
+    polygons: RaggedPolygons | None = None
+    # Records Python's json had to read (NaN, Infinity, lone surrogates...): never on a fast path.
+    lenient: list[int] = field(default_factory=list)
 
 
 def _open_decompressed(key: str, stream: IO[bytes]) -> IO[bytes]:
@@ -192,13 +202,48 @@ def _legacy_crs(member: Any) -> str | None:
     return None
 
 
-def parse_chunk(chunk: RawChunk) -> ParsedChunk:
-    """JSON-decode every record; a record that is not a GeoJSON Feature gets a reason, the rest go on."""
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Decoding a chunk allocates millions of small lists that all live until the chunk is flattened; the
+    cyclic GC would rescan them over and over (it tripled the decode time). They hold no cycles."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def parse_chunk(chunk: RawChunk, *, flatten: bool = True) -> ParsedChunk:
+    """JSON-decode every record; a record that is not a GeoJSON Feature gets a reason, the rest go on.
+
+    With `flatten` (the default) plain Polygons/MultiPolygons go to `polygons` as arrays instead of text.
+    """
     n = len(chunk.texts)
     properties: list[Any] = [None] * n
     geometries: list[bytes | None] = [None] * n
     reasons: dict[int, list[tuple[Reason, str]]] = {}
-    loads, dumps = orjson.loads, orjson.dumps
+    lenient: list[int] = []
+    candidates: list[tuple[int, bool, Any]] = []
+    decoded: list[Any] = []
+    with _gc_paused():
+        polygons = _parse_records(chunk, properties, geometries, reasons, lenient, candidates, decoded, flatten)
+    # Records that failed while reading are appended so the parsed chunk accounts for all of them.
+    texts, lines = list(chunk.texts), list(chunk.lines)
+    for line, text, reason, message in chunk.read_rejects:
+        reasons[len(texts)] = [(reason, message)]
+        texts.append(text)
+        lines.append(line)
+        properties.append(None)
+        geometries.append(None)
+    return ParsedChunk(
+        chunk.source_key, texts, lines, properties, geometries, reasons, chunk.collection_crs, polygons, lenient
+    )
+
+
+def _parse_records(chunk, properties, geometries, reasons, lenient, candidates, decoded, flatten):
+    loads = orjson.loads
     for i, text in enumerate(chunk.texts):
         try:
             feature = loads(text)
@@ -208,6 +253,7 @@ def parse_chunk(chunk: RawChunk) -> ParsedChunk:
             if feature is None:
                 reasons[i] = [(Reason.MALFORMED_JSON, f"not valid JSON: {exc}")]
                 continue
+            lenient.append(i)
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
             reasons[i] = [(Reason.NOT_A_FEATURE, "record is not a GeoJSON Feature object")]
             continue
@@ -221,17 +267,31 @@ def parse_chunk(chunk: RawChunk) -> ParsedChunk:
         if not strict and _has_non_finite(geometry):
             reasons.setdefault(i, []).append((Reason.GEOMETRY_NON_FINITE, "coordinates contain NaN or Infinity"))
             continue
-        geometries[i] = dumps(geometry) if strict else json.dumps(geometry).encode()
+        if flatten and strict and type(geometry) is dict:
+            kind = geometry.get("type")
+            coordinates = geometry.get("coordinates")
+            if (kind == "Polygon" or kind == "MultiPolygon") and type(coordinates) is list:
+                candidates.append((i, kind == "MultiPolygon", coordinates))
+                decoded.append(geometry)
+                continue
+        _encode_geometry(i, geometry, strict, geometries, reasons)
+    if not candidates:
+        return None
+    polygons, not_plain = flatten_polygons(candidates)
+    if not_plain:
+        position = {c[0]: k for k, c in enumerate(candidates)}
+        for i in not_plain:
+            _encode_geometry(i, decoded[position[i]], True, geometries, reasons)
+    return polygons
 
-    # Records that failed while reading are appended so the parsed chunk accounts for all of them.
-    texts, lines = list(chunk.texts), list(chunk.lines)
-    for line, text, reason, message in chunk.read_rejects:
-        reasons[len(texts)] = [(reason, message)]
-        texts.append(text)
-        lines.append(line)
-        properties.append(None)
-        geometries.append(None)
-    return ParsedChunk(chunk.source_key, texts, lines, properties, geometries, reasons, chunk.collection_crs)
+
+def _encode_geometry(i: int, geometry: Any, strict: bool, geometries: list, reasons: dict) -> None:
+    """The geometry's GeoJSON text, for GEOS to read and judge."""
+    try:
+        geometries[i] = orjson.dumps(geometry) if strict else json.dumps(geometry).encode()
+    except (TypeError, ValueError, RecursionError) as exc:  # nested deeper than any geometry can be
+        message = f"geometry cannot be re-encoded: {exc}"
+        reasons.setdefault(i, []).append((Reason.GEOMETRY_UNPARSEABLE, message))
 
 
 def _loads_lenient(text: bytes, _exc: Exception) -> tuple[Any, bool]:

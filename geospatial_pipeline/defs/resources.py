@@ -24,7 +24,7 @@ class PipelineS3Resource(S3Resource):
 
     def get_client(self) -> Any:
         config = Config(
-            retries={"mode": self.retry_mode, "max_attempts": self.max_attempts},
+            retries={"mode": self.retry_mode, "total_max_attempts": self.max_attempts},  # attempts, first included
             max_pool_connections=self.max_pool_connections,
             connect_timeout=10,
             read_timeout=60,
@@ -52,6 +52,10 @@ class LakeResource(PipelineS3Resource):
     local_path: str = Field(default="lake", description="Lake root when no bucket is configured")
     bucket: str | None = Field(default=None, description="S3 bucket of the lake")
     prefix: str = Field(default="", description="Key prefix inside the bucket")
+
+    def get_object_to_set_on_execution_context(self) -> "LakeResource":
+        # S3Resource hands ops a bare boto3 client; `context.resources.lake` should be the lake itself.
+        return self
 
     def store(self) -> ObjectStore:
         if self.bucket:

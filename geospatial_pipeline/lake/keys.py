@@ -10,6 +10,9 @@ import datetime as dt
 import re
 
 _BAD_SEGMENT = re.compile(r"[/\\\x00-\x1f\x7f]")
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DAY = r"([0-9]{4}-[0-9]{2}-[0-9]{2})"
+_LATE_BATCH = re.compile(rf"late_data/_batches/{_DAY}/{_DAY}\.parquet")
 
 
 class UnsafeKeyError(ValueError):
@@ -19,7 +22,11 @@ class UnsafeKeyError(ValueError):
 def segment(value: str) -> str:
     if not isinstance(value, str) or not value or value in (".", "..") or _BAD_SEGMENT.search(value):
         raise UnsafeKeyError(f"unsafe object key segment: {value!r}")
-    if len(value.encode("utf-8")) > 255:
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate: no valid UTF-8 key can hold it
+        raise UnsafeKeyError(f"object key segment is not valid Unicode: {value!r}") from None
+    if size > 255:
         raise UnsafeKeyError(f"object key segment longer than 255 bytes: {value[:40]!r}...")
     return value
 
@@ -30,11 +37,17 @@ def key(*segments: str) -> str:
 
 
 def day(value: dt.date | str) -> str:
-    """A partition date as a key segment; strings must be real ISO dates."""
+    """A partition date as a key segment: a date, or a real YYYY-MM-DD date string (ASCII digits)."""
     if isinstance(value, str):
-        value = dt.date.fromisoformat(value) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else None
-        if value is None:
-            raise UnsafeKeyError("partition dates must be YYYY-MM-DD")
+        if not _ISO_DAY.fullmatch(value):
+            raise UnsafeKeyError(f"partition dates must be YYYY-MM-DD, got {value[:40]!r}")
+        try:
+            value = dt.date.fromisoformat(value)
+        except ValueError:
+            raise UnsafeKeyError(f"not a calendar date: {value!r}") from None
+    # A datetime is a date too, but its isoformat() is no day segment.
+    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
+        raise UnsafeKeyError(f"partition dates must be dates, got {type(value).__name__}")
     return value.isoformat()
 
 
@@ -63,8 +76,13 @@ def late_batches_prefix(intended: dt.date | str) -> str:
 
 def parse_late_batch_key(relative_key: str) -> tuple[str, str] | None:
     """(intended date, detected-in date) of a late batch key, or None for any other key."""
-    m = re.fullmatch(r"late_data/_batches/(\d{4}-\d{2}-\d{2})/(\d{4}-\d{2}-\d{2})\.parquet", relative_key)
-    return (m.group(1), m.group(2)) if m else None
+    m = _LATE_BATCH.fullmatch(relative_key)
+    if m is None:
+        return None
+    try:  # a stray object such as 2025-13-45 is not a batch, rather than a crash of whoever lists
+        return day(m.group(1)), day(m.group(2))
+    except UnsafeKeyError:
+        return None
 
 
 def rejected_key(partition: dt.date | str) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -45,7 +46,7 @@ class ConservationError(RuntimeError):
 class Limits:
     chunk_records: int = 50_000
     max_record_bytes: int = 1_000_000
-    max_collection_bytes: int = 256 << 20
+    max_collection_bytes: int = 64 << 20
     late_write_concurrency: int = 16
 
 
@@ -60,6 +61,7 @@ class PartitionReport:
     late_by_date: dict[str, int] = field(default_factory=dict)
     outputs: dict = field(default_factory=dict)
     merged_late_batches: list[dict] = field(default_factory=list)
+    late_merge: dict = field(default_factory=dict)
     geo: dict = field(default_factory=dict)
     preview: list[dict] = field(default_factory=list)
     manifest: dict = field(default_factory=dict)
@@ -147,7 +149,15 @@ def run_partition(
             "rejected": records - on_time.rows - late.rows,
             "superseded": on_time.rows + late.rows - len(keep),
         }
-        if sum(counts[k] for k in OUTCOMES) != records or min(counts.values()) < 0:
+        accepted_seqs = np.concatenate([_seqs(on_time_keys), _seqs(late_keys)])
+        if (
+            sum(counts[k] for k in OUTCOMES) != records
+            or min(counts.values()) < 0
+            # every accepted record once, and the winners are accepted records of this batch, each once
+            or len(np.unique(accepted_seqs)) != on_time.rows + late.rows
+            or len(np.unique(keep)) != len(keep)
+            or not np.isin(keep, accepted_seqs).all()
+        ):
             raise ConservationError(f"partition {partition}: outcome counts do not add up: {counts}")
         report.reasons = dict(sorted(reasons.items()))
 
@@ -172,6 +182,7 @@ def run_partition(
         counts["published_rows"] = rows
         counts["merged_late"] = merged_kept.num_rows
         counts["late_replaced_on_time"] = int(len(own_on_time) - len(keep_on_time))
+        report.late_merge = _late_merge_summary(store, partition, report.merged_late_batches, merged_kept)
         report.counts = counts
         report.geo = geo
         report.preview = _preview(on_time, keep_on_time, merged_kept)
@@ -190,6 +201,7 @@ def run_partition(
             "reasons": report.reasons,
             "late_by_intended_date": report.late_by_date,
             "merged_late_batches": report.merged_late_batches,
+            "late_merge": report.late_merge,
             "outputs": report.outputs,
             "bbox": geo["columns"]["geometry"].get("bbox"),
             "completed_at": dt.datetime.now(dt.UTC).isoformat(),
@@ -202,7 +214,7 @@ def _classify_file(
     store: ObjectStore, info: ObjectInfo, partition: dt.date, rules: Rules, limits: Limits, now: dt.datetime, seq0: int
 ) -> Iterator[ChunkOutcome]:
     seq = seq0
-    if not is_raw_batch_file(info.key):
+    if not is_raw_batch_file(info.key) or not _readable_key(info.key):
         line = reject_line(info.key, 0, b"", [(Reason.UNSUPPORTED_FILE, "not a .geojson, .geojsonl or .ndjson file (optionally .gz)")])
         yield ChunkOutcome(ROW_SCHEMA.empty_table(), LATE_ROW_SCHEMA.empty_table(), [line], Counter({Reason.UNSUPPORTED_FILE.value: 1}))
         return
@@ -235,11 +247,39 @@ def _publish_late(
     for intended in sorted(set(late["processing_date"].to_pylist())):
         rows = late.filter(pc.equal(late["processing_date"], pa.scalar(intended, pa.date32())))
         rows = rows.take(pc.sort_indices(rows, [("field_id", "ascending")]))
-        object_count += len(write_late_objects(store, rows, limits.late_write_concurrency))
+        object_rows = _late_object_winners(store, rows, intended, partition)
+        object_count += len(write_late_objects(store, object_rows, limits.late_write_concurrency))
         info, _, _ = write_geoparquet(store, keys.late_batch_key(intended, partition), [rows], crs, work)
         batch_keys.append(_describe(store, info))
         report.late_by_date[intended.isoformat()] = rows.num_rows
     return {"late_batches": batch_keys, "late_objects": object_count}
+
+
+def _late_object_winners(
+    store: ObjectStore, rows: pa.Table, intended: dt.date, partition: dt.date
+) -> pa.Table:
+    """The rows whose per-field objects this run may write: those no other run's stored copy beats.
+
+    late_data/{D}/{field_id}.* has one copy per field while several partitions may detect the same field
+    late; the latest arrival (then the later detecting partition, as in the merge) owns the object, so
+    re-running any partition, in any order, leaves the same objects.
+    """
+    best: dict[str, tuple] = {}
+    rank_columns = ["field_id", "arrival_time", "detected_in"]
+    for info in store.list(keys.late_batches_prefix(intended)):
+        parsed = keys.parse_late_batch_key(info.key)
+        if parsed is None or parsed[1] == partition.isoformat():
+            continue
+        with store.open(info.key) as f:
+            other = pq.read_table(pa.BufferReader(f.read()), columns=rank_columns)
+        columns = (other[c].to_pylist() for c in rank_columns)
+        for fid, arrival, detected in zip(*columns, strict=True):
+            best[fid] = max(best.get(fid, (arrival, detected)), (arrival, detected))
+    if not best:
+        return rows
+    ours = zip(rows["field_id"].to_pylist(), rows["arrival_time"].to_pylist(), strict=True)
+    mine = [fid not in best or (arrival, partition) > best[fid] for fid, arrival in ours]
+    return rows.filter(pa.array(mine, pa.bool_()))
 
 
 def _stored_late_rows(store: ObjectStore, partition: dt.date) -> tuple[pa.Table, list[dict]]:
@@ -258,6 +298,34 @@ def _stored_late_rows(store: ObjectStore, partition: dt.date) -> tuple[pa.Table,
     # Sequence numbers after every input record, so ties between copies resolve deterministically.
     seq = np.arange(MERGED_SEQ_BASE, MERGED_SEQ_BASE + merged.num_rows, dtype=np.int64)
     return merged.append_column("seq", pa.array(seq)), listing
+
+
+def _late_merge_summary(
+    store: ObjectStore, partition: dt.date, batches: list[dict], merged: pa.Table
+) -> dict:
+    """Which late batches this run merged for the first time, from the previous manifest of the partition.
+
+    Marks each entry of `batches` with `merged_before`; counts the published late rows by the same split.
+    """
+    previous: set[tuple[str, str]] = set()
+    previous_run = None
+    if store.head(keys.manifest_key(partition)) is not None:
+        old = orjson.loads(store.get_bytes(keys.manifest_key(partition)))
+        previous = {(b["key"], b["etag"]) for b in old.get("merged_late_batches", [])}
+        previous_run = old.get("run_id")
+    new_keys = set()
+    for batch in batches:
+        batch["merged_before"] = (batch["key"], batch["etag"]) in previous
+        if not batch["merged_before"]:
+            new_keys.add(batch["key"])
+    detected = merged["detected_in"].to_pylist() if merged.num_rows else []
+    rows_new = sum(1 for d in detected if keys.late_batch_key(partition, d) in new_keys)
+    return {
+        "previous_run_id": previous_run,
+        "new_batches": sorted(new_keys),
+        "rows_new": rows_new,
+        "rows_merged_before": len(detected) - rows_new,
+    }
 
 
 def _seqs(tables: list[pa.Table]) -> np.ndarray:
@@ -282,3 +350,13 @@ def _preview(on_time: _Spool, keep: np.ndarray, merged: pa.Table, limit: int = 1
 
 def _describe(store: ObjectStore, info: ObjectInfo) -> dict:
     return {"key": info.key, "uri": store.uri(info.key), "size": info.size, "etag": info.etag}
+
+
+def _readable_key(key: str) -> bool:
+    """A landed object whose name no lake key can have (a control character, '//', '..') is quarantined
+    as an unsupported file rather than stopping the run."""
+    try:
+        keys.key(*key.split("/"))
+    except keys.UnsafeKeyError:
+        return False
+    return True

@@ -1,11 +1,15 @@
 """ObjectStore: the one small interface to the lake, with a local-folder and an S3 backend.
 
 No other module talks to boto3. Writes are atomic per object on both backends: S3 PUTs are, and the
-local backend writes a temporary file and renames it, so a reader never sees half an object.
+local backend writes a temporary file and renames it, so a reader never sees half an object. Every key
+is checked segment by segment before the backend's root or prefix is put in front of it, so no key can
+name anything outside the lake. S3 reads resume (by byte range, pinned to the ETag) when a connection
+drops mid-body, which botocore's request retries do not cover.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -17,7 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from geospatial_pipeline.lake.keys import segment
+from geospatial_pipeline.lake.keys import UnsafeKeyError, segment
+
+# Local temporary files live here, outside every key the lake can name.
+LOCAL_TMP_DIR = ".lake-tmp"
+# Times an S3 read resumes after the body broke off, per object opened.
+READ_RESUMES = 5
+OCTETS = "application/octet-stream"
 
 
 @dataclass(frozen=True)
@@ -33,12 +43,19 @@ class ObjectStoreError(RuntimeError):
 
 def _check_relative(key: str, prefix_ok: bool = False) -> str:
     """Keys are relative and normalised: the store's prefix is the only root they can name."""
+    if not isinstance(key, str):
+        raise UnsafeKeyError(f"object key must be a string: {key!r}")
     body = key[:-1] if prefix_ok and key.endswith("/") else key
     if body.startswith("/") or body.endswith("/"):
-        raise ValueError(f"object key must be relative and name an object: {key!r}")
+        raise UnsafeKeyError(f"object key must be relative and name an object: {key!r}")
     for part in body.split("/"):
         segment(part)
     return key
+
+
+def _check_prefix(prefix: str) -> str:
+    """A listing prefix: empty (everything) or a key prefix that may end in '/' or inside a segment."""
+    return _check_relative(prefix, prefix_ok=True) if prefix else prefix
 
 
 class ObjectStore(ABC):
@@ -46,10 +63,10 @@ class ObjectStore(ABC):
     def uri(self, key: str) -> str: ...
 
     @abstractmethod
-    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> ObjectInfo: ...
+    def put_bytes(self, key: str, data: bytes, content_type: str = OCTETS) -> ObjectInfo: ...
 
     @abstractmethod
-    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> ObjectInfo: ...
+    def put_file(self, key: str, path: Path, content_type: str = OCTETS) -> ObjectInfo: ...
 
     @abstractmethod
     def open(self, key: str) -> IO[bytes]:
@@ -109,21 +126,34 @@ class _RangeReader(io.RawIOBase):
 
 
 class LocalStore(ObjectStore):
-    """A folder on disk laid out exactly like the bucket."""
+    """A folder on disk laid out exactly like the bucket.
+
+    Temporary files are written under `LOCAL_TMP_DIR` at the root and renamed into place, so a listing
+    never shows them and no object, whatever its name, is mistaken for one.
+    """
 
     def __init__(self, root: str | Path):
         self.root = Path(root).resolve()
 
     def _path(self, key: str) -> Path:
-        return self.root / _check_relative(key)
+        _check_relative(key)
+        if key.split("/", 1)[0] == LOCAL_TMP_DIR:
+            raise UnsafeKeyError(f"{LOCAL_TMP_DIR}/ is reserved for the store's temporary files: {key!r}")
+        return self.root / key
+
+    def _tmp_file(self, suffix: str) -> tuple[int, str]:
+        tmp_dir = self.root / LOCAL_TMP_DIR
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(dir=tmp_dir, prefix="put-", suffix=suffix)
 
     def uri(self, key: str) -> str:
-        return (self.root / _check_relative(key, prefix_ok=True)).as_uri() + ("/" if key.endswith("/") else "")
+        path = self.root / _check_relative(key, prefix_ok=True)
+        return path.as_uri() + ("/" if key.endswith("/") else "")
 
-    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> ObjectInfo:
+    def put_bytes(self, key: str, data: bytes, content_type: str = OCTETS) -> ObjectInfo:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+        fd, tmp = self._tmp_file(path.suffix)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
@@ -133,10 +163,10 @@ class LocalStore(ObjectStore):
             raise
         return ObjectInfo(key, len(data), hashlib.md5(data, usedforsecurity=False).hexdigest())
 
-    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> ObjectInfo:
+    def put_file(self, key: str, path: Path, content_type: str = OCTETS) -> ObjectInfo:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+        fd, tmp = self._tmp_file(target.suffix)
         os.close(fd)
         try:
             shutil.copyfile(path, tmp)
@@ -149,20 +179,20 @@ class LocalStore(ObjectStore):
     def open(self, key: str) -> IO[bytes]:
         try:
             return self._path(key).open("rb")
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError):
             raise ObjectStoreError(f"no such object: {self.uri(key)}") from None
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        _check_prefix(prefix)
         base = self.root / prefix.rstrip("/") if prefix else self.root
         start = base if base.is_dir() else base.parent
         if not start.exists():
             return
         found = []
         for dirpath, dirnames, filenames in os.walk(start):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".tmp-")]
+            if Path(dirpath) == self.root:
+                dirnames[:] = [d for d in dirnames if d != LOCAL_TMP_DIR]
             for name in filenames:
-                if name.startswith(".tmp-"):
-                    continue
                 rel = Path(dirpath, name).relative_to(self.root).as_posix()
                 if rel.startswith(prefix):
                     found.append(rel)
@@ -191,69 +221,97 @@ class LocalStore(ObjectStore):
 
 
 class S3Store(ObjectStore):
-    """s3://bucket/prefix/ through a boto3 client (built by dagster-aws's S3Resource in the shell)."""
+    """s3://bucket/prefix/ through a boto3 client (built by dagster-aws's S3Resource in the shell).
+
+    Request retries (throttling, 5xx, dropped connections) are botocore's, configured on the client;
+    a failure after them becomes an ObjectStoreError naming the bucket and key.
+    """
 
     def __init__(self, client: Any, bucket: str, prefix: str = ""):
         self.client = client
         self.bucket = bucket
         self.prefix = prefix.strip("/")
+        if self.prefix:
+            _check_relative(self.prefix)
 
     def _key(self, key: str, prefix_ok: bool = False) -> str:
         key = _check_relative(key, prefix_ok)
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def _relative(self, full_key: str) -> str:
-        return full_key[len(self.prefix) + 1 :] if self.prefix else full_key
+        if not self.prefix:
+            return full_key
+        if not full_key.startswith(self.prefix + "/"):
+            raise ObjectStoreError(f"S3 listed s3://{self.bucket}/{full_key}, outside prefix {self.prefix}/")
+        return full_key[len(self.prefix) + 1 :]
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key, prefix_ok=True)}"
 
-    def _call(self, what: str, key: str, fn, **kwargs):
+    def _call(self, what: str, key: str, fn, *, rewind: IO[bytes] | None = None, **kwargs):
+        """One S3 call. botocore retries what it can; a response whose body breaks off while botocore
+        reads it (a LIST page, say) is not among that, so it is retried here (every call is idempotent)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        try:
-            return fn(Bucket=self.bucket, **kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            raise ObjectStoreError(f"S3 {what} failed for {self.uri(key) if key else self.bucket}: {exc}") from exc
+        where = self.uri(key) if key else f"s3://{self.bucket}/{kwargs.get('Prefix', '')}"
+        for attempt in range(READ_RESUMES + 1):
+            if rewind is not None:
+                rewind.seek(0)
+            try:
+                return fn(Bucket=self.bucket, **kwargs)
+            except (ClientError, BotoCoreError) as exc:
+                raise ObjectStoreError(f"S3 {what} failed for {where}: {exc}") from exc
+            except _broken_response_errors() as exc:
+                if attempt == READ_RESUMES:
+                    raise ObjectStoreError(f"S3 {what} failed for {where}: response kept breaking off: {exc}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
-    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> ObjectInfo:
+    def put_bytes(self, key: str, data: bytes, content_type: str = OCTETS) -> ObjectInfo:
         md5 = hashlib.md5(data, usedforsecurity=False)
         response = self._call(
             "PUT", key, self.client.put_object, Key=self._key(key), Body=data, ContentType=content_type
         )
         return ObjectInfo(key, len(data), response.get("ETag", md5.hexdigest()).strip('"'))
 
-    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> ObjectInfo:
-        # One PUT up to 5 GiB keeps the object atomic and its ETag a content MD5.
+    def put_file(self, key: str, path: Path, content_type: str = OCTETS) -> ObjectInfo:
+        # One PUT up to 5 GiB keeps the object atomic and its ETag a content MD5; botocore rewinds the
+        # (seekable) file before each retry.
         with path.open("rb") as f:
             response = self._call(
-                "PUT", key, self.client.put_object, Key=self._key(key), Body=f, ContentType=content_type
+                "PUT", key, self.client.put_object, rewind=f, Key=self._key(key), Body=f, ContentType=content_type
             )
         return ObjectInfo(key, path.stat().st_size, response.get("ETag", "").strip('"'))
 
     def open(self, key: str) -> IO[bytes]:
         response = self._call("GET", key, self.client.get_object, Key=self._key(key))
-        return response["Body"]
+        return io.BufferedReader(_ResumingBody(self, key, response), buffer_size=1 << 20)
 
     def read_range(self, key: str, start: int, length: int) -> bytes:
         byte_range = f"bytes={start}-{start + length - 1}"
-        response = self._call("GET", key, self.client.get_object, Key=self._key(key), Range=byte_range)
-        return response["Body"].read()
+        for attempt in range(READ_RESUMES + 1):
+            response = self._call("GET", key, self.client.get_object, Key=self._key(key), Range=byte_range)
+            try:
+                return response["Body"].read()
+            except _stream_errors() as exc:
+                if attempt == READ_RESUMES:
+                    where = f"{self.uri(key)} ({byte_range})"
+                    raise ObjectStoreError(f"S3 GET of {where} kept breaking off: {exc}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        from botocore.exceptions import BotoCoreError, ClientError
-
+        _check_prefix(prefix)
         full = f"{self.prefix}/{prefix}" if self.prefix else prefix
-        paginator = self.client.get_paginator("list_objects_v2")
-        try:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=full, PaginationConfig={"PageSize": 1000}):
-                for item in page.get("Contents", []):
-                    yield ObjectInfo(self._relative(item["Key"]), item["Size"], item["ETag"].strip('"'))
-        except (ClientError, BotoCoreError) as exc:
-            raise ObjectStoreError(f"S3 LIST failed for s3://{self.bucket}/{full}: {exc}") from exc
+        token: dict[str, str] = {}
+        while True:  # page by page, so a page that fails is retried alone
+            page = self._call("LIST", "", self.client.list_objects_v2, Prefix=full, MaxKeys=1000, **token)
+            for item in page.get("Contents", []):
+                yield ObjectInfo(self._relative(item["Key"]), item["Size"], item["ETag"].strip('"'))
+            if not page.get("IsTruncated"):
+                return
+            token = {"ContinuationToken": page["NextContinuationToken"]}
 
     def head(self, key: str) -> ObjectInfo | None:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             item = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
@@ -261,7 +319,86 @@ class S3Store(ObjectStore):
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise ObjectStoreError(f"S3 HEAD failed for {self.uri(key)}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise ObjectStoreError(f"S3 HEAD failed for {self.uri(key)}: {exc}") from exc
         return ObjectInfo(key, item["ContentLength"], item["ETag"].strip('"'))
 
     def delete(self, key: str) -> None:
         self._call("DELETE", key, self.client.delete_object, Key=self._key(key))
+
+
+def _broken_response_errors() -> tuple[type[BaseException], ...]:
+    """What botocore lets through when a response body breaks off before it has parsed it."""
+    import http.client
+
+    import urllib3.exceptions
+
+    return (urllib3.exceptions.HTTPError, http.client.HTTPException)
+
+
+def _stream_errors() -> tuple[type[BaseException], ...]:
+    """What a response body raises when the connection breaks off mid-read."""
+    import http.client
+
+    import urllib3.exceptions
+    from botocore.exceptions import BotoCoreError
+
+    return (BotoCoreError, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
+
+
+class _ResumingBody(io.RawIOBase):
+    """An S3 object body that, when the connection drops mid-body, re-requests the rest by byte range.
+
+    The follow-up GETs carry If-Match with the first response's ETag, so a resumed read can never splice
+    two versions of an object together.
+    """
+
+    def __init__(self, store: S3Store, key: str, response: dict):
+        self.store, self.key = store, key
+        self.body = response["Body"]
+        self.etag = response.get("ETag")
+        self.length = response.get("ContentLength")
+        self.pos = 0
+        self.resumes_left = READ_RESUMES
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while True:
+            try:
+                data = self.body.read(len(buffer))
+            except _stream_errors() as exc:
+                self._resume(exc)
+                continue
+            if not data and self.length is not None and self.pos < self.length:
+                self._resume(EOFError(f"body ended at byte {self.pos} of {self.length}"))
+                continue
+            buffer[: len(data)] = data
+            self.pos += len(data)
+            return len(data)
+
+    def _resume(self, exc: BaseException) -> None:
+        if self.resumes_left <= 0:
+            raise ObjectStoreError(f"S3 GET of {self.store.uri(self.key)} kept breaking off: {exc}") from exc
+        self.resumes_left -= 1
+        self._close_body()
+        extra = {"IfMatch": self.etag} if self.etag else {}
+        response = self.store._call(
+            "GET",
+            self.key,
+            self.store.client.get_object,
+            Key=self.store._key(self.key),
+            Range=f"bytes={self.pos}-",
+            **extra,
+        )
+        self.body = response["Body"]
+
+    def _close_body(self) -> None:
+        with contextlib.suppress(Exception):  # a broken connection may fail to close; it is discarded
+            self.body.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._close_body()
+        super().close()
