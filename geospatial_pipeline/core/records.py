@@ -69,10 +69,15 @@ def _safe_key_segment(value: str) -> str:
     return value
 
 
+_NUMERIC = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
 def _string_only(value: Any) -> Any:
-    # Pydantic would read numbers as Unix times; the contract says ISO 8601 text.
+    # Pydantic reads numbers, and numeric strings, as Unix times; the contract says ISO 8601 text.
     if not isinstance(value, str):
         raise ValueError(f"must be an ISO 8601 string, got {type(value).__name__}")
+    if _NUMERIC.fullmatch(value):
+        raise ValueError(f"must be an ISO 8601 date or time, not a number: {value[:40]!r}")
     return value
 
 
@@ -87,9 +92,9 @@ def _to_utc(value: dt.datetime) -> dt.datetime:
 
 def _intended_date(value: Any) -> dt.date:
     """`processing_date` is a date, or a datetime whose UTC calendar day is the partition."""
+    if isinstance(value, str) and len(value) in (8, 10) and value[:4].isdigit():
+        return dt.date.fromisoformat(value)  # 2025-01-02, or ISO 8601's basic form 20250102
     text = _string_only(value)
-    if len(text) == 10:
-        return dt.date.fromisoformat(text)
     return _to_utc(_DATETIME.validate_python(text)).date()
 
 

@@ -43,6 +43,8 @@ def test_processing_date_may_be_a_datetime_whose_utc_day_is_the_partition():
     assert model.processing_date == dt.date(2025, 1, 2)
     model, _ = one(processing_date="2025-01-01T06:00:00Z")
     assert model.processing_date == dt.date(2025, 1, 1)
+    model, _ = one(processing_date="20250101")  # ISO 8601 basic format
+    assert model.processing_date == dt.date(2025, 1, 1)
 
 
 @pytest.mark.parametrize(
@@ -66,6 +68,8 @@ def test_ordinary_field_ids_are_accepted(field_id):
     [
         ({"arrival_time": "yesterday"}, Reason.INVALID_ARRIVAL_TIME),
         ({"arrival_time": 1735707600}, Reason.INVALID_ARRIVAL_TIME),  # numbers are not ISO 8601
+        ({"arrival_time": "1735776000"}, Reason.INVALID_ARRIVAL_TIME),  # nor are numeric strings
+        ({"processing_date": "1735776000"}, Reason.INVALID_PROCESSING_DATE),
         ({"arrival_time": None}, Reason.INVALID_ARRIVAL_TIME),
         ({"processing_date": "2025-02-30"}, Reason.INVALID_PROCESSING_DATE),
         ({"processing_date": 20250101}, Reason.INVALID_PROCESSING_DATE),

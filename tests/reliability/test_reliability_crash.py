@@ -1,0 +1,269 @@
+"""Crashes and re-runs: a run killed at any write step leaves a lake a reader can trust, and re-running the
+partition converges on exactly what a clean run publishes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pyarrow.parquet as pq
+import pytest
+from reliability_support import (
+    CRASH_POINTS,
+    FIXTURE_DATES,
+    REPO,
+    CrashingStore,
+    InjectedCrash,
+    assert_reader_view_consistent,
+    diff_states,
+    lake_state,
+    manifest_of,
+    manifest_references,
+    run,
+    seed_raw,
+)
+
+from geospatial_pipeline.lake import keys, publish
+from geospatial_pipeline.lake.publish import ConservationError
+from geospatial_pipeline.lake.store import LOCAL_TMP_DIR, LocalStore
+
+CHILD = Path(__file__).with_name("crash_child.py")
+
+
+@pytest.fixture
+def clean_state(tmp_path, settings_for):
+    """The lake after a clean run of every fixture partition, in order."""
+    lake = seed_raw(tmp_path / "clean")
+    store = LocalStore(lake)
+    settings = settings_for()
+    for date in FIXTURE_DATES:
+        run(store, date, settings)
+    return lake_state(store)
+
+
+def _files_on_disk(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("point", sorted(CRASH_POINTS))
+def test_first_run_killed_at_each_write_step_then_rerun_equals_clean_run(point, tmp_path, settings_for, clean_state):
+    lake = seed_raw(tmp_path / "lake")
+    settings = settings_for()
+    store = LocalStore(lake)
+    for date in FIXTURE_DATES[:2]:
+        run(store, date, settings)
+    crashing = CrashingStore(lake, CRASH_POINTS[point])
+
+    # 2025-01-03 delivers late fields for two earlier dates, so it writes at every step.
+    with pytest.raises(InjectedCrash):
+        run(crashing, "2025-01-03", settings)
+
+    assert crashing.dead, f"the run never reached {point}"
+    assert manifest_of(store, "2025-01-03") is None, "a crashed first run must not leave a manifest"
+    assert assert_reader_view_consistent(store) > 0
+
+    run(store, "2025-01-03", settings)
+    assert diff_states(lake_state(store), clean_state) == []
+    assert not any(p.startswith(LOCAL_TMP_DIR + "/") for p in _files_on_disk(lake))
+
+
+@pytest.mark.parametrize("point", sorted(CRASH_POINTS))
+def test_rerun_of_a_published_partition_killed_at_each_step_keeps_the_old_manifest_valid(point, tmp_path, settings_for):
+    """Same inputs: while the re-run is dead, the old manifest and every object it names are intact."""
+    settings = settings_for()
+    steps = [*FIXTURE_DATES, "2025-01-01"]  # the second 01 run merges the late fields 02 and 03 found
+    reference = LocalStore(seed_raw(tmp_path / "reference"))
+    for date in steps:
+        run(reference, date, settings)
+    lake = seed_raw(tmp_path / "lake")
+    store = LocalStore(lake)
+    for date in steps:
+        run(store, date, settings)
+    old_manifest = store.get_bytes(keys.manifest_key("2025-01-01"))
+    crashing = CrashingStore(lake, CRASH_POINTS[point])
+
+    # 2025-01-01 publishes a late field for itself, so its re-run also passes every write step.
+    with pytest.raises(InjectedCrash):
+        run(crashing, "2025-01-01", settings)
+
+    assert crashing.dead, f"the run never reached {point}"
+    assert store.get_bytes(keys.manifest_key("2025-01-01")) == old_manifest
+    for key, etag in manifest_references(json.loads(old_manifest)):
+        assert store.head(key).etag == etag, f"the old manifest's {key} changed under it"
+    assert_reader_view_consistent(store)
+
+    run(store, "2025-01-01", settings)
+    assert diff_states(lake_state(store), lake_state(reference)) == []
+
+
+def test_rerun_with_new_late_data_killed_before_its_manifest_leaves_no_dangling_reference(tmp_path, settings_for):
+    """New late data for 01: its GeoParquet is replaced in place before the manifest is; the old manifest
+    still names only objects that exist, and the finished re-run brings the two back in step."""
+    settings = settings_for()
+    reference = LocalStore(seed_raw(tmp_path / "reference"))
+    for date in [*FIXTURE_DATES, "2025-01-01"]:
+        run(reference, date, settings)
+    lake = seed_raw(tmp_path / "lake")
+    store = LocalStore(lake)
+    for date in FIXTURE_DATES:
+        run(store, date, settings)
+    old_manifest = json.loads(store.get_bytes(keys.manifest_key("2025-01-01")))
+
+    with pytest.raises(InjectedCrash):
+        run(CrashingStore(lake, CRASH_POINTS["before_manifest"]), "2025-01-01", settings)
+
+    assert json.loads(store.get_bytes(keys.manifest_key("2025-01-01"))) == old_manifest
+    assert all(store.head(key) is not None for key, _ in manifest_references(old_manifest))
+    run(store, "2025-01-01", settings)
+    assert diff_states(lake_state(store), lake_state(reference)) == []
+    assert_reader_view_consistent(store)
+
+
+@pytest.mark.parametrize(
+    "point", ["mid_geoparquet_rename", "mid_late_object_rename", "after_some_late_objects", "before_manifest"]
+)
+def test_process_killed_with_sigkill_then_rerun_equals_clean_run(point, tmp_path, settings_for, clean_state):
+    """A real SIGKILL in a child process: no finally blocks run, temporary files stay behind."""
+    lake = seed_raw(tmp_path / "lake")
+    settings = settings_for()
+    store = LocalStore(lake)
+    for date in FIXTURE_DATES[:2]:
+        run(store, date, settings)
+
+    child = subprocess.run(
+        [sys.executable, str(CHILD), str(lake), "2025-01-03", point],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr[-3000:]
+
+    assert manifest_of(store, "2025-01-03") is None
+    if point.startswith("mid_"):
+        # A whole file was written to a temporary name and never renamed: no reader can see it.
+        assert any(p.startswith(LOCAL_TMP_DIR + "/") for p in _files_on_disk(lake))
+    if point == "mid_geoparquet_rename":
+        assert store.head(keys.fields_key("2025-01-03")) is None
+    assert not any(info.key.startswith(LOCAL_TMP_DIR) for info in store.list(""))
+    assert_reader_view_consistent(store)
+
+    run(store, "2025-01-03", settings)
+    assert diff_states(lake_state(store), clean_state) == []
+
+
+def test_rerunning_every_partition_in_any_order_is_byte_identical(tmp_path, settings_for):
+    """Once every partition has seen the late data of the others (one pass, then a second), re-runs with
+    the same inputs change no byte of any GeoParquet, late object, batch or quarantine file."""
+    lake = seed_raw(tmp_path / "lake")
+    settings = settings_for()
+    store = LocalStore(lake)
+    for date in FIXTURE_DATES * 2:
+        run(store, date, settings)
+    first = {info.key: store.get_bytes(info.key) for info in store.list("")}
+    first_state = lake_state(store)
+
+    for date in [*reversed(FIXTURE_DATES), "2025-01-02", "2025-01-02"]:
+        run(store, date, settings)
+
+    again = {info.key: store.get_bytes(info.key) for info in store.list("")}
+    assert sorted(again) == sorted(first)
+    for key in first:
+        if key.startswith("manifests/"):
+            continue  # run metadata (run id, completion time) differs; the data is compared below
+        assert again[key] == first[key], f"{key} changed on a re-run with the same inputs"
+    assert len([k for k in first if k.startswith("fields/")]) == 3
+    assert len([k for k in first if k.startswith("late_data/") and k.endswith(".geojson")]) == 5
+    assert diff_states(lake_state(store), first_state) == []
+
+
+def _late_feature(field_id: str, intended: str, arrival: str, marker: str) -> str:
+    ring = [[10.0, 50.0], [10.01, 50.0], [10.01, 50.01], [10.0, 50.01], [10.0, 50.0]]
+    return json.dumps(
+        {
+            "type": "Feature",
+            "properties": {
+                "field_id": field_id,
+                "processing_date": intended,
+                "arrival_time": arrival,
+                "data": {"marker": marker},
+            },
+            "geometry": {"type": "Polygon", "coordinates": [ring]},
+        }
+    )
+
+
+def test_late_objects_do_not_depend_on_which_partition_ran_last(tmp_path, settings_for):
+    """Two partitions detect the same field late for the same date: the later arrival owns
+    late_data/{D}/{id}.*, whichever partition runs (or re-runs) last."""
+
+    def lake_with_two_late_copies(root: Path) -> LocalStore:
+        for date, arrival, marker in [
+            ("2025-01-02", "2025-01-02T20:00:00Z", "later-arrival"),
+            ("2025-01-03", "2025-01-02T06:00:00Z", "earlier-arrival"),
+        ]:
+            (root / "raw" / date).mkdir(parents=True)
+            line = _late_feature("X-1", "2025-01-01", arrival, marker)
+            (root / "raw" / date / "late.geojsonl").write_text(line + "\n")
+        return LocalStore(root)
+
+    forward = lake_with_two_late_copies(tmp_path / "forward")
+    backward = lake_with_two_late_copies(tmp_path / "backward")
+    settings = settings_for()
+    for date in ["2025-01-02", "2025-01-03", "2025-01-01"]:
+        run(forward, date, settings)
+    for date in ["2025-01-03", "2025-01-02", "2025-01-01", "2025-01-03"]:
+        run(backward, date, settings)
+
+    key = keys.late_object_key("2025-01-01", "X-1", ".geojson")
+    assert orjson.loads(forward.get_bytes(key))["properties"]["data"] == {"marker": "later-arrival"}
+    assert diff_states(lake_state(forward), lake_state(backward)) == []
+    published = pq.read_table(forward.open(keys.fields_key("2025-01-01")))
+    assert published["data"].to_pylist() == ['{"marker":"later-arrival"}']
+
+
+def test_publish_order_is_late_objects_then_batches_quarantine_geoparquet_and_the_manifest_last(tmp_path, settings_for):
+    lake = seed_raw(tmp_path / "lake")
+    settings = settings_for()
+    for date in FIXTURE_DATES[:2]:
+        run(LocalStore(lake), date, settings)
+    recording = CrashingStore(lake, lambda key, done: False)
+    report = run(recording, "2025-01-03", settings)
+
+    written = recording.written
+    # Quarantine, GeoParquet, then the manifest, once and last; before them only late objects and batches.
+    assert written[-3:] == [
+        keys.rejected_key("2025-01-03"),
+        keys.fields_key("2025-01-03"),
+        keys.manifest_key("2025-01-03"),
+    ]
+    assert all(k.startswith("late_data/") for k in written[:-3])
+    # Each late batch comes after every per-field object of its intended date.
+    batches = [k for k in written if k.startswith(keys.LATE_BATCHES_PREFIX)]
+    assert len(batches) == 2 and len(written) - 3 - len(batches) == 2 * report.counts["late"] == 4
+    for batch in batches:
+        intended = keys.parse_late_batch_key(batch)[0]
+        objects = [i for i, k in enumerate(written) if k.startswith(f"late_data/{intended}/")]
+        assert objects and max(objects) < written.index(batch)
+
+
+def test_counts_that_do_not_add_up_publish_nothing(tmp_path, settings_for, monkeypatch):
+    lake = seed_raw(tmp_path / "lake")
+    real_winners = publish.winners
+
+    def duplicating_winners(table):
+        keep = real_winners(table)
+        return np.concatenate([keep, keep[:1]])  # one record counted twice
+
+    monkeypatch.setattr(publish, "winners", duplicating_winners)
+    with pytest.raises(ConservationError, match="do not add up"):
+        run(LocalStore(lake), "2025-01-01", settings_for())
+    assert all(p.startswith("raw/") for p in _files_on_disk(lake))
