@@ -14,7 +14,6 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-import shapely
 
 from geospatial_pipeline.core.lateness import Timing, classify_timing, late_reason
 from geospatial_pipeline.core.reading import ParsedChunk
@@ -133,8 +132,7 @@ def classify_chunk(
     late_idx = np.flatnonzero(accepted & (timing == Timing.LATE))
 
     def rows(sel: np.ndarray, late: bool) -> pa.Table:
-        geoms = spatial.geometry[sel]
-        bounds = shapely.bounds(geoms) if len(sel) else np.zeros((0, 4))
+        bounds = spatial.bounds_of(sel)
         columns = {
             "field_id": pa.array([props.field_id[i] for i in sel], pa.string()),
             "processing_date": pa.array(intended[sel], pa.date32()),
@@ -154,14 +152,13 @@ def classify_chunk(
             "data": pa.array([props.data[i] for i in sel], pa.binary()).cast(pa.string()),
             "source_key": pa.array([parsed.source_key] * len(sel), pa.string()),
             "source_line": pa.array(np.asarray(parsed.lines, dtype=np.int64)[sel]),
-            "geometry": pa.array(shapely.to_wkb(geoms, output_dimension=2) if len(sel) else [], pa.binary()),
+            "geometry": pa.array(spatial.wkb_of(sel), pa.binary()),
             "bbox": pa.StructArray.from_arrays([pa.array(bounds[:, k]) for k in range(4)], fields=list(BBOX_TYPE)),
         }
         table = pa.table(columns, schema=FIELD_SCHEMA)
         table = table.append_column("seq", pa.array(seq[sel]))
         if late:
-            geojson = shapely.to_geojson(spatial.geometry_wgs84[sel]) if len(sel) else np.array([], dtype=object)
-            table = table.append_column("geometry_geojson", pa.array(geojson, pa.string()))
+            table = table.append_column("geometry_geojson", pa.array(spatial.geojson_of(sel), pa.string()))
         return table
 
     rejected_lines = []
@@ -173,9 +170,7 @@ def classify_chunk(
     return ChunkOutcome(rows(on_time_idx, False), rows(late_idx, True), rejected_lines, counts)
 
 
-def _late_reasons(
-    intended: np.ndarray, arrival: np.ndarray, partition: dt.date, window: dt.timedelta
-) -> list[str]:
+def _late_reasons(intended: np.ndarray, arrival: np.ndarray, partition: dt.date, window: dt.timedelta) -> list[str]:
     return [
         late_reason(d, a.replace(tzinfo=dt.UTC), partition, window)
         for d, a in zip(intended.astype(object), arrival.astype(object), strict=True)
@@ -241,42 +236,46 @@ def property_columns(items: list, rows: np.ndarray, lenient: list[int] = ()) -> 
 
 def _fast_rows(items: list, rows: np.ndarray, out: PropertyColumns) -> np.ndarray:
     """Fill `out` for the rows the fast checks accept; returns which of `rows` they were."""
-    picked = [items[i] for i in rows]
-    ids = [p.get("field_id") for p in picked]
-    arrivals = [p.get("arrival_time") for p in picked]
-    dates = [p.get("processing_date") for p in picked]
-    crs = [p.get("crs") for p in picked]
-    data = [p.get("data", _NO_DATA) for p in picked]
-    ok = np.fromiter(
-        (
-            type(f) is str and type(a) is str and type(d) is str and (c is None or type(c) is str)
-            for f, a, d, c in zip(ids, arrivals, dates, crs, strict=True)
-        ),
-        bool,
-        len(picked),
-    )
-    ok &= np.fromiter((type(v) is dict or v is _NO_DATA for v in data), bool, len(picked))
-    texts = [orjson.dumps({}, option=orjson.OPT_SORT_KEYS)] * len(picked)
-    for j in np.flatnonzero(ok):
-        value = data[j]
+    fields = [
+        (p.get("field_id"), p.get("arrival_time"), p.get("processing_date"), p.get("crs"), p.get("data", _NO_DATA))
+        for p in (items[i] for i in rows.tolist())
+    ]
+    ids, arrivals, dates, crs, data = zip(*fields, strict=True) if fields else ((),) * 5
+    ok = np.ones(len(fields), dtype=bool)
+    texts: list[bytes | None] = [None] * len(fields)
+    dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
+    for j, value in enumerate(data):
         if value is _NO_DATA:
-            continue
-        try:
-            texts[j] = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-        except orjson.JSONEncodeError:
+            texts[j] = _EMPTY_DATA
+        elif type(value) is dict:
+            try:
+                texts[j] = dumps(value, option=sort_keys)
+            except orjson.JSONEncodeError:
+                ok[j] = False
+        else:
             ok[j] = False
-    if not ok.any():
-        return ok
 
-    def strings(values: list) -> pa.Array:
-        return pa.array([v if flag else "" for v, flag in zip(values, ok, strict=True)], pa.string())
+    def strings(values: tuple, nullable: bool = False) -> pa.Array:
+        """Strings as Arrow (null where absent); any other type sends its row to pydantic."""
+        try:
+            arr = pa.array(values, pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            kept = [v if type(v) is str or v is None else None for v in values]
+            ok[[j for j, v in enumerate(values) if not (type(v) is str or v is None)]] = False
+            arr = pa.array(kept, pa.string())
+        if not nullable:
+            ok[arr.is_null().to_numpy(zero_copy_only=False)] = False
+        return arr
 
-    id_arr, arrival_arr, date_arr = strings(ids), strings(arrivals), strings(dates)
-    ok &= pc.match_substring_regex(id_arr, _FAST_ID).to_numpy(zero_copy_only=False)
-    ok &= ~pc.is_in(id_arr, pa.array([".", ".."])).to_numpy(zero_copy_only=False)
-    ok &= pc.match_substring_regex(arrival_arr, _FAST_INSTANT).to_numpy(zero_copy_only=False)
-    ok &= pc.match_substring_regex(date_arr, _FAST_DATE).to_numpy(zero_copy_only=False)
-    crs_len = pc.utf8_length(strings([c if c is not None else "x" for c in crs])).to_numpy(zero_copy_only=False)
+    def matches(arr: pa.Array, pattern: str) -> np.ndarray:
+        return pc.fill_null(pc.match_substring_regex(arr, pattern), False).to_numpy(zero_copy_only=False)
+
+    id_arr, arrival_arr, date_arr, crs_arr = strings(ids), strings(arrivals), strings(dates), strings(crs, True)
+    ok &= matches(id_arr, _FAST_ID)
+    ok &= ~pc.fill_null(pc.is_in(id_arr, pa.array([".", ".."])), False).to_numpy(zero_copy_only=False)
+    ok &= matches(arrival_arr, _FAST_INSTANT)
+    ok &= matches(date_arr, _FAST_DATE)
+    crs_len = pc.fill_null(pc.utf8_length(crs_arr), 1).to_numpy(zero_copy_only=False)
     ok &= (crs_len >= 1) & (crs_len <= _CRS_MAX_CHARS)
     sel = np.flatnonzero(ok)
     if len(sel) == 0:
@@ -290,7 +289,7 @@ def _fast_rows(items: list, rows: np.ndarray, out: PropertyColumns) -> np.ndarra
         arrival_us = instants.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy()
         intended_days = date_arr.take(take).cast(pa.date32()).cast(pa.int32()).to_numpy()
     except (pa.ArrowInvalid, ValueError):  # e.g. 31 February: leave the whole chunk's verdicts to pydantic
-        return np.zeros(len(picked), dtype=bool)
+        return np.zeros(len(fields), dtype=bool)
     target = rows[sel]
     out.valid[target] = True
     out.arrival[target] = arrival_us.astype("datetime64[us]")
@@ -299,6 +298,9 @@ def _fast_rows(items: list, rows: np.ndarray, out: PropertyColumns) -> np.ndarra
         out.field_id[i] = ids[j]
         out.data[i] = texts[j]
     return ok
+
+
+_EMPTY_DATA = orjson.dumps({})
 
 
 def _crs_of(props, collection_crs: str | None) -> str:
@@ -324,24 +326,18 @@ def winners(keys: pa.Table) -> np.ndarray:
 
     `keys` has processing_date, field_id, arrival_time (as int64 or timestamp) and seq. Per
     (processing_date, field_id) the latest arrival_time wins; on a tie the later record in input order.
+    Field ids become integer codes first, so the sort is numpy's over four integer columns (a few bytes a
+    record) instead of Arrow's multi-key sort and a copy of the whole key table.
     """
     if keys.num_rows == 0:
         return np.zeros(0, dtype=np.int64)
-    order = pc.sort_indices(
-        keys,
-        sort_keys=[
-            ("processing_date", "ascending"),
-            ("field_id", "ascending"),
-            ("arrival_time", "descending"),
-            ("seq", "descending"),
-        ],
-    )
-    ordered = keys.take(order)
-    date = ordered["processing_date"].to_numpy()
-    fid = ordered["field_id"]
-    first = np.ones(ordered.num_rows, dtype=bool)
-    if ordered.num_rows > 1:
-        same_date = date[1:] == date[:-1]
-        same_id = pc.equal(fid.slice(1), fid.slice(0, ordered.num_rows - 1)).to_numpy(zero_copy_only=False)
-        first[1:] = ~(same_date & same_id)
-    return np.sort(ordered["seq"].to_numpy()[first])
+    encoded = pc.dictionary_encode(keys["field_id"])  # one dictionary shared by all chunks, no string copy
+    codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in encoded.chunks])
+    date = keys["processing_date"].combine_chunks().cast(pa.int32()).to_numpy(zero_copy_only=False)
+    arrival = keys["arrival_time"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+    seq = keys["seq"].combine_chunks().to_numpy(zero_copy_only=False)
+    order = np.lexsort((-seq, -arrival, codes, date))  # last key sorts first: per group, latest first
+    date, codes = date[order], codes[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (date[1:] != date[:-1]) | (codes[1:] != codes[:-1])
+    return np.sort(seq[order[first]])

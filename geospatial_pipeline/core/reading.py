@@ -229,6 +229,9 @@ def parse_chunk(chunk: RawChunk, *, flatten: bool = True) -> ParsedChunk:
     decoded: list[Any] = []
     with _gc_paused():
         polygons = _parse_records(chunk, properties, geometries, reasons, lenient, candidates, decoded, flatten)
+        # Freed while the collector is off: re-enabled with these alive, its first pass would walk them all.
+        candidates.clear()
+        decoded.clear()
     # Records that failed while reading are appended so the parsed chunk accounts for all of them.
     texts, lines = list(chunk.texts), list(chunk.lines)
     for line, text, reason, message in chunk.read_rejects:

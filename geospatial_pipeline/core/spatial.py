@@ -12,6 +12,7 @@ from itertools import chain
 from typing import Any
 
 import numpy as np
+import orjson
 import shapely
 from pyproj import CRS, Geod, Transformer
 from pyproj.exceptions import CRSError
@@ -57,6 +58,51 @@ class SpatialResult:
     perimeter_m: np.ndarray
     repaired: np.ndarray
     reasons: dict[int, list[tuple[Reason, str]]]
+    # Rows of the array lane have no shapely objects above: their outputs were built straight from
+    # coordinates. `wkb` (target CRS) and `bbox` per such row, `lonlat` their oriented lon/lat rings.
+    wkb: np.ndarray | None = None
+    bbox: np.ndarray | None = None
+    lonlat: RaggedPolygons | None = None
+
+    def wkb_of(self, rows: np.ndarray) -> list[bytes]:
+        """WKB (2D, little-endian) of the target-CRS geometry of each row."""
+        out = [None] * len(rows)
+        built = self.wkb[rows] if self.wkb is not None else np.full(len(rows), None, dtype=object)
+        shapes = np.flatnonzero(built == None)  # noqa: E711 - elementwise comparison
+        for j in np.flatnonzero(built != None):  # noqa: E711
+            out[j] = built[j]
+        if len(shapes):
+            for j, wkb in zip(shapes, shapely.to_wkb(self.geometry[rows[shapes]], output_dimension=2), strict=True):
+                out[j] = wkb
+        return out
+
+    def bounds_of(self, rows: np.ndarray) -> np.ndarray:
+        """(xmin, ymin, xmax, ymax) of the target-CRS geometry of each row."""
+        out = np.full((len(rows), 4), np.nan)
+        built = np.zeros(len(rows), dtype=bool)
+        if self.bbox is not None and len(rows):
+            out[:] = self.bbox[rows]
+            built = ~np.isnan(out).any(axis=1)
+        if not built.all():
+            out[~built] = shapely.bounds(self.geometry[rows[~built]])
+        return out
+
+    def geojson_of(self, rows: np.ndarray) -> list[str]:
+        """RFC 7946 GeoJSON text of the lon/lat geometry of each row, as shapely.to_geojson writes it."""
+        out: list = [None] * len(rows)
+        if self.lonlat is not None and len(self.lonlat) and len(rows):
+            where = np.full(int(max(self.lonlat.index.max(), rows.max())) + 1, -1, dtype=np.int64)
+            where[self.lonlat.index] = np.arange(len(self.lonlat))
+            pos = where[rows]
+            have = np.flatnonzero(pos >= 0)
+            for j, text in zip(have, _geojson(self.lonlat.take(pos[have])), strict=True):
+                out[j] = text
+        rest = [j for j, v in enumerate(out) if v is None]
+        if rest:
+            texts = shapely.to_geojson(self.geometry_wgs84[rows[rest]])
+            for j, text in zip(rest, texts, strict=True):
+                out[j] = text
+        return out
 
 
 @lru_cache(maxsize=256)
@@ -84,8 +130,11 @@ def _same_xy(a: CRS, b: CRS) -> bool:
     if a == b:
         return True
     wgs84 = CRS.from_epsg(4326)
-    return a.is_geographic and b.is_geographic and a.equals(wgs84, ignore_axis_order=True) and b.equals(
-        wgs84, ignore_axis_order=True
+    return (
+        a.is_geographic
+        and b.is_geographic
+        and a.equals(wgs84, ignore_axis_order=True)
+        and b.equals(wgs84, ignore_axis_order=True)
     )
 
 
@@ -297,9 +346,7 @@ def _area_of_use_verdict(b: np.ndarray, crs: CRS, label: str) -> tuple[np.ndarra
     west, south, east, north = aou.west - m, aou.south - m, aou.east + m, aou.north + m
     inside_lat = (b[:, 1] >= south) & (b[:, 3] <= north)
     # An area of use that crosses the antimeridian has west > east.
-    inside_lon = (
-        (b[:, 0] >= west) & (b[:, 2] <= east) if west <= east else (b[:, 0] >= west) | (b[:, 2] <= east)
-    )
+    inside_lon = (b[:, 0] >= west) & (b[:, 2] <= east) if west <= east else (b[:, 0] >= west) | (b[:, 2] <= east)
     bad = ~(finite & inside_lat & inside_lon)
     return bad, (
         f"coordinates fall outside the area of use of {label} "
@@ -352,48 +399,63 @@ def rings_area_perimeter(
     minus holes, as GEOS measures polygons; what pyproj's +proj=cea gives, without the per-point calls).
     Perimeter: each segment's ellipsoidal chord (ECEF) plus the arc correction c³/24R², which is within
     ~1e-9 of pyproj.Geod's geodesic for segments up to 10 km; longer segments use Geod itself. Rings must
-    not cross the antimeridian.
+    not cross the antimeridian. Rings are taken in blocks so the temporaries stay in cache.
     """
-    area = np.zeros(n)
-    perimeter = np.zeros(n)
     nrings = len(ring_offsets) - 1
-    if nrings == 0 or len(lonlat) < 2:
-        return area, perimeter
-    lon = lonlat[:, 0]
-    lat = np.radians(lonlat[:, 1])
-    ring_of = np.repeat(np.arange(nrings), np.diff(ring_offsets))
-    seg = np.ones(len(lon) - 1, dtype=bool)  # vertex v -> v + 1 is a segment unless v closes its ring
-    seg[ring_offsets[1:-1] - 1] = False
+    ring_area = np.zeros(nrings)
+    ring_length = np.zeros(nrings)
+    for first in range(0, nrings, _RING_BLOCK):
+        last = min(first + _RING_BLOCK, nrings)
+        offsets = ring_offsets[first : last + 1]
+        block = lonlat[offsets[0] : offsets[-1]]
+        ring_area[first:last], ring_length[first:last] = _ring_measures(block, offsets - offsets[0])
+    ring_area = np.abs(ring_area)
+    area = np.abs(np.bincount(ring_owner, weights=np.where(exterior, ring_area, -ring_area), minlength=n))
+    perimeter = np.bincount(ring_owner, weights=ring_length, minlength=n)
+    return area, perimeter
+
+
+_RING_BLOCK = 2048
+
+
+def _ring_measures(lonlat: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Signed area (m², equal-area plane; CCW positive) and length (m, geodesic) of each ring in a block."""
+    nrings = len(offsets) - 1
+    if len(lonlat) < 2:
+        return np.zeros(nrings), np.zeros(nrings)
+    lam = np.radians(lonlat[:, 0])
+    sin_lat = np.sin(np.radians(lonlat[:, 1]))
+    ring_of = np.repeat(np.arange(nrings), np.diff(offsets))
+    seg = np.ones(len(lam) - 1, dtype=bool)  # vertex v -> v + 1 is a segment unless v closes its ring
+    seg[offsets[1:-1] - 1] = False
     seg_ring = ring_of[:-1][seg]
 
-    sin_lat = np.sin(lat)
+    # Ellipsoidal chord between consecutive vertices: distance from the axis h and height z give
+    # chord² = (h2 - h1)² + 4·h1·h2·sin²(Δλ/2) + (z2 - z1)², free of cancellation for short segments.
     w = 1.0 - _E2 * sin_lat * sin_lat
-    nu = _A / np.sqrt(w)  # prime vertical radius of curvature
-    lam = np.radians(lon)
-    horizontal = nu * np.cos(lat)
-    x = horizontal * np.cos(lam)
-    y = horizontal * np.sin(lam)
+    nu = _A / np.sqrt(w)
+    h = nu * np.sqrt(1.0 - sin_lat * sin_lat)
     z = nu * (1.0 - _E2) * sin_lat
-    chord = np.sqrt(np.diff(x)[seg] ** 2 + np.diff(y)[seg] ** 2 + np.diff(z)[seg] ** 2)
+    half = np.sin(0.5 * np.diff(lam))
+    chord_sq = np.diff(h) ** 2 + 4.0 * h[:-1] * h[1:] * half * half + np.diff(z) ** 2
+    chord_sq = chord_sq[seg]
     mid = 0.5 * (sin_lat[:-1] + sin_lat[1:])[seg]
     wm = 1.0 - _E2 * mid * mid
-    mean_radius_sq = _A * _A * (1.0 - _E2) / (wm * wm)  # Gaussian radius squared, M·N
-    dist = chord * (1.0 + chord * chord / (24.0 * mean_radius_sq))
-    far = np.flatnonzero(chord > CHORD_LIMIT_M)
+    dist = np.sqrt(chord_sq) * (1.0 + chord_sq * (wm * wm) / (24.0 * _A * _A * (1.0 - _E2)))  # R² = M·N
+    far = np.flatnonzero(chord_sq > CHORD_LIMIT_M * CHORD_LIMIT_M)
     if len(far):
         start = np.flatnonzero(seg)[far]
-        _, _, dist[far] = GEOD.inv(lon[start], lonlat[start, 1], lon[start + 1], lonlat[start + 1, 1])
-    perimeter += np.bincount(ring_owner[seg_ring], weights=dist, minlength=n)
+        _, _, dist[far] = GEOD.inv(lonlat[start, 0], lonlat[start, 1], lonlat[start + 1, 0], lonlat[start + 1, 1])
+    length = np.bincount(seg_ring, weights=dist, minlength=nrings)
 
     # Cylindrical equal-area: x = a·λ, y = a·q(φ)/2; shoelace per ring about its first vertex for precision.
     q = (1.0 - _E2) * (sin_lat / w - np.log((1.0 - _E * sin_lat) / (1.0 + _E * sin_lat)) / (2.0 * _E))
-    first = ring_offsets[:-1][ring_of]
-    px = _A * (lam - lam[first])
-    py = 0.5 * _A * (q - q[first])
+    origin = offsets[:-1][ring_of]
+    px = lam - lam[origin]
+    py = q - q[origin]
     cross = (px[:-1] * py[1:] - px[1:] * py[:-1])[seg]
-    ring_area = np.abs(np.bincount(seg_ring, weights=cross, minlength=nrings)) / 2.0
-    area += np.abs(np.bincount(ring_owner, weights=np.where(exterior, ring_area, -ring_area), minlength=n))
-    return area, perimeter
+    area = np.bincount(seg_ring, weights=cross, minlength=nrings) * (0.25 * _A * _A)
+    return area, length
 
 
 # --- The array lane: plain Polygons and MultiPolygons, decoded straight into flat coordinate arrays. ---
@@ -527,13 +589,16 @@ def _flatten_block(items: list[tuple[int, bool, Any]]) -> tuple[RaggedPolygons, 
 
     numbers = list(chain.from_iterable(pairs))
     sum(numbers)  # TypeError for anything but numbers (strings, lists, objects, null)
-    if numbers.count(True) or numbers.count(False):  # counts 0 and 1 too; then look closer for booleans
-        flags = np.fromiter((type(v) is bool for v in numbers), bool, len(numbers))
+    coords = np.fromiter(numbers, np.float64, len(numbers))
+    suspect = np.flatnonzero((coords == 0.0) | (coords == 1.0))  # where a JSON true/false would land
+    if len(suspect):
+        flags = np.zeros(len(numbers), dtype=bool)
+        flags[suspect] = [type(numbers[k]) is bool for k in suspect.tolist()]
         bad_ring = _any_per(flags.reshape(-1, 2).any(axis=1), ring_offsets)
         bad_geom = _any_per(_any_per(bad_ring, part_offsets), geom_offsets)
         if bad_geom.any():
             return _retry_without(items, bad_geom)
-    coords = np.fromiter(numbers, np.float64, len(numbers)).reshape(-1, 2)
+    coords = coords.reshape(-1, 2)
     first, last = coords[ring_offsets[:-1]], coords[ring_offsets[1:] - 1]
     unclosed = (first != last).any(axis=1)
     if unclosed.any():
@@ -618,6 +683,25 @@ def _scatter(into: SpatialResult, part: SpatialResult, rows: np.ndarray) -> None
         getattr(into, name)[rows] = getattr(part, name)
     for j, problems in part.reasons.items():
         into.reasons[int(rows[j])] = problems
+    n = len(into.area_ha)
+    if part.wkb is not None:
+        if into.wkb is None:
+            into.wkb = np.full(n, None, dtype=object)
+        into.wkb[rows] = part.wkb
+    if part.bbox is not None:
+        if into.bbox is None:
+            into.bbox = np.full((n, 4), np.nan)
+        into.bbox[rows] = part.bbox
+    if part.lonlat is not None and len(part.lonlat):
+        moved = RaggedPolygons(
+            rows[part.lonlat.index],
+            part.lonlat.multi,
+            part.lonlat.coords,
+            part.lonlat.ring_offsets,
+            part.lonlat.part_offsets,
+            part.lonlat.geom_offsets,
+        )
+        into.lonlat = moved if into.lonlat is None else _concat_ragged([into.lonlat, moved])
 
 
 def _group_bounds(coords: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -728,26 +812,132 @@ def _check_ragged(rg: RaggedPolygons, crs_names: np.ndarray, rules: SpatialRules
         if len(accepted) == 0:
             return result
 
-    # Counterclockwise exterior rings; the target CRS gets its own orientation pass, as in _check_shapes.
-    wgs84 = shapely.orient_polygons(sub.shapes(sub_lonlat), exterior_cw=False)
-    result.geometry_wgs84[accepted] = wgs84
+    # Counterclockwise exterior rings, clockwise holes (RFC 7946, GeoParquet's declared orientation), then the
+    # target CRS with its own orientation pass, as in _check_shapes; outputs are written from the arrays.
+    exterior = np.zeros(len(sub.ring_offsets) - 1, dtype=bool)
+    exterior[sub.part_offsets[:-1]] = True
+    oriented = sub_lonlat[_orientation_order(sub, sub_lonlat, exterior)]
+    target = oriented
     if _transformer(WGS84, rules.target_crs) is not None:
-        target = sub.shapes(_transform_xy(sub_lonlat, WGS84, rules.target_crs))
-        result.geometry[accepted] = shapely.orient_polygons(target, exterior_cw=False)
-    else:
-        result.geometry[accepted] = wgs84
+        target = _transform_xy(oriented, WGS84, rules.target_crs)
+        target = target[_orientation_order(sub, target, exterior)]
+    result.wkb = np.full(n, None, dtype=object)
+    result.wkb[accepted] = _wkb(sub, target)
+    result.bbox = np.full((n, 4), np.nan)
+    result.bbox[accepted] = _group_bounds(target, sub.vertex_offsets)
+    result.lonlat = RaggedPolygons(accepted, sub.multi, oriented, sub.ring_offsets, sub.part_offsets, sub.geom_offsets)
 
-    ring_exterior = np.zeros(len(sub.ring_offsets) - 1, dtype=bool)
-    ring_exterior[sub.part_offsets[:-1]] = True
     ring_owner = np.repeat(np.repeat(np.arange(len(sub)), np.diff(sub.geom_offsets)), np.diff(sub.part_offsets))
-    crosses = (b[:, 2] - b[:, 0]) > 180.0
-    area, perimeter = rings_area_perimeter(sub_lonlat, sub.ring_offsets, ring_exterior, ring_owner, len(sub))
-    for k in np.flatnonzero(crosses):  # the antimeridian: Geod's ring-by-ring path, as in geodesic_area_perimeter
-        a, p = GEOD.geometry_area_perimeter(wgs84[k])
-        area[k], perimeter[k] = abs(a), p
+    area, perimeter = rings_area_perimeter(oriented, sub.ring_offsets, exterior, ring_owner, len(sub))
+    crosses = np.flatnonzero((b[:, 2] - b[:, 0]) > 180.0)
+    if len(crosses):  # the antimeridian: Geod's ring-by-ring path, as in geodesic_area_perimeter
+        verts = _ranges(sub.vertex_offsets[crosses], sub.vertex_offsets[crosses + 1])
+        shapes = sub.take(crosses).shapes(oriented[verts])
+        for k, shape in zip(crosses, shapes, strict=True):
+            a, p = GEOD.geometry_area_perimeter(shape)
+            area[k], perimeter[k] = abs(a), p
     result.area_ha[accepted] = area / 10_000.0
     result.perimeter_m[accepted] = perimeter
     return result
+
+
+def _orientation_order(rg: RaggedPolygons, coords: np.ndarray, exterior: np.ndarray) -> np.ndarray:
+    """Vertex order that makes exteriors counterclockwise and holes clockwise, reversing rings in place
+    (the first vertex stays first), as GEOS's orient_polygons does."""
+    starts, ends = rg.ring_offsets[:-1], rg.ring_offsets[1:]
+    counts = ends - starts
+    ring_of = np.repeat(np.arange(len(starts)), counts)
+    origin = starts[ring_of]
+    x = coords[:, 0] - coords[origin, 0]
+    y = coords[:, 1] - coords[origin, 1]
+    cross = x[:-1] * y[1:] - x[1:] * y[:-1]
+    cross[ends[:-1] - 1] = 0.0  # no segment from one ring's last vertex to the next ring's first
+    twice_area = np.bincount(ring_of[:-1], weights=cross, minlength=len(starts))
+    width = np.fmax.reduceat(x, starts) - np.fmin.reduceat(x, starts)
+    height = np.fmax.reduceat(y, starts) - np.fmin.reduceat(y, starts)
+    ccw = twice_area > 0
+    unsure = np.flatnonzero(np.abs(twice_area) <= 1e-9 * width * height)
+    if len(unsure):  # slivers: let GEOS's robust orientation test decide
+        verts = _ranges(starts[unsure], ends[unsure])
+        rings = shapely.linearrings(coords[verts], indices=np.repeat(np.arange(len(unsure)), counts[unsure]))
+        ccw[unsure] = shapely.is_ccw(rings)
+    flip = np.flatnonzero(ccw != exterior)
+    order = np.arange(len(coords), dtype=np.int64)
+    if len(flip):
+        verts = _ranges(starts[flip], ends[flip])
+        first = np.repeat(starts[flip], counts[flip])
+        last = np.repeat(ends[flip] - 1, counts[flip])
+        order[verts] = first + last - verts
+    return order
+
+
+def _wkb(rg: RaggedPolygons, coords: np.ndarray) -> list[bytes]:
+    """ISO/extended WKB (2D, little-endian) of each geometry, byte for byte what shapely.to_wkb writes,
+    laid out for the whole chunk at once: headers by index, coordinates by one masked copy."""
+    n_points = np.diff(rg.ring_offsets)
+    n_rings = np.diff(rg.part_offsets)
+    n_parts = np.diff(rg.geom_offsets)
+    ring_part = np.repeat(np.arange(len(n_rings)), n_rings)
+    part_geom = np.repeat(np.arange(len(n_parts)), n_parts)
+    multi = rg.multi.astype(np.int64)
+    ring_bytes = 4 + 16 * n_points
+    part_bytes = 9 + np.bincount(ring_part, weights=ring_bytes, minlength=len(n_rings)).astype(np.int64)
+    geom_bytes = 9 * multi + np.bincount(part_geom, weights=part_bytes, minlength=len(n_parts)).astype(np.int64)
+    geom_start = _offsets(geom_bytes)
+    part_cum, ring_cum = _offsets(part_bytes), _offsets(ring_bytes)
+    # Byte positions: a geometry's parts follow its own header (MultiPolygon only), a part's rings its header.
+    within_geom = part_cum[:-1] - part_cum[rg.geom_offsets[:-1]][part_geom]
+    part_start = geom_start[part_geom] + 9 * multi[part_geom] + within_geom
+    ring_start = part_start[ring_part] + 9 + (ring_cum[:-1] - ring_cum[rg.part_offsets[:-1]][ring_part])
+
+    buf = np.empty(int(geom_start[-1]), dtype=np.uint8)
+    is_coord = np.ones(len(buf), dtype=bool)
+
+    def header(pos: np.ndarray, type_id: int, count: np.ndarray) -> None:
+        buf[pos] = 1  # little-endian
+        fields = np.column_stack([np.full(len(pos), type_id, dtype="<u4"), count.astype("<u4")])
+        idx = pos[:, None] + np.arange(1, 9)
+        buf[idx] = fields.view(np.uint8).reshape(-1, 8)
+        is_coord[pos] = False
+        is_coord[idx] = False
+
+    multis = np.flatnonzero(rg.multi)
+    header(geom_start[:-1][multis], 6, n_parts[multis])
+    header(part_start, 3, n_rings)
+    idx = ring_start[:, None] + np.arange(4)
+    buf[idx] = n_points.astype("<u4").view(np.uint8).reshape(-1, 4)
+    is_coord[idx] = False
+    buf[is_coord] = np.ascontiguousarray(coords, dtype="<f8").view(np.uint8).ravel()
+    data = buf.tobytes()
+    return [data[a:b] for a, b in zip(geom_start[:-1].tolist(), geom_start[1:].tolist(), strict=True)]
+
+
+# GEOS writes numbers below 1e-4 or from 1e15 on in exponent form where orjson does not: those go to GEOS.
+_PLAIN_NUMBERS = (1e-4, 1e15)
+
+
+def _geojson(rg: RaggedPolygons) -> list[str]:
+    """shapely.to_geojson's text for plain polygons, written by orjson from the coordinate arrays."""
+    size = np.abs(rg.coords)
+    plain = (size == 0) | ((size >= _PLAIN_NUMBERS[0]) & (size < _PLAIN_NUMBERS[1]))
+    needs_geos = _any_per(~plain.all(axis=1), rg.vertex_offsets)
+    out: list[str] = []
+    coords, rings, parts, geoms = rg.coords, rg.ring_offsets, rg.part_offsets, rg.geom_offsets
+    for g in range(len(rg)):
+        if needs_geos[g]:
+            shape = rg.take(np.array([g])).shapes()[0]
+            out.append(shapely.to_geojson(shape))
+            continue
+        polygons = [
+            [coords[rings[r] : rings[r + 1]] for r in range(parts[q], parts[q + 1])]
+            for q in range(geoms[g], geoms[g + 1])
+        ]
+        if rg.multi[g]:
+            body = {"type": "MultiPolygon", "coordinates": polygons}
+        else:
+            body = {"type": "Polygon", "coordinates": polygons[0]}
+        out.append(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY).decode())
+    return out
 
 
 def _outside_area_of_use_xy(

@@ -53,7 +53,7 @@ class LakeResource(PipelineS3Resource):
     bucket: str | None = Field(default=None, description="S3 bucket of the lake")
     prefix: str = Field(default="", description="Key prefix inside the bucket")
 
-    def get_object_to_set_on_execution_context(self) -> "LakeResource":
+    def get_object_to_set_on_execution_context(self) -> PipelineS3Resource:
         # S3Resource hands ops a bare boto3 client; `context.resources.lake` should be the lake itself.
         return self
 

@@ -8,11 +8,24 @@ with the same bytes.
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import ctypes
+import ctypes.util
 import datetime as dt
+import functools
+import hashlib
 import logging
+import multiprocessing
+import os
+import queue
+import sys
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,12 +35,25 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from geospatial_pipeline.core.partition import FIELD_SCHEMA, LATE_SCHEMA, ChunkOutcome, Rules, classify_chunk, reject_line, winners
-from geospatial_pipeline.core.reading import is_raw_batch_file, iter_chunks, parse_chunk
+from geospatial_pipeline.core.partition import (
+    FIELD_SCHEMA,
+    LATE_SCHEMA,
+    ChunkOutcome,
+    Rules,
+    classify_chunk,
+    reject_line,
+    winners,
+)
+from geospatial_pipeline.core.reading import ParsedChunk, RawChunk, is_raw_batch_file, iter_chunks, parse_chunk
 from geospatial_pipeline.core.records import Reason
 from geospatial_pipeline.lake import keys
 from geospatial_pipeline.lake.store import ObjectInfo, ObjectStore
-from geospatial_pipeline.lake.writers import write_geoparquet, write_late_objects, write_manifest
+from geospatial_pipeline.lake.writers import (
+    write_geoparquet,
+    write_grouped_geoparquet,
+    write_late_objects,
+    write_manifest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +74,8 @@ class Limits:
     max_record_bytes: int = 1_000_000
     max_collection_bytes: int = 64 << 20
     late_write_concurrency: int = 16
+    # Worker processes for classifying a large input file: None = one per core from PROCESS_MIN_BYTES on.
+    classify_processes: int | None = None
 
 
 @dataclass
@@ -80,7 +108,9 @@ class _Spool:
         if table.num_rows == 0:
             return
         if self.writer is None:
-            self.writer = pq.ParquetWriter(self.path, self.schema, compression="none")
+            # lz4: a third of the bytes to write and flush, for a little CPU (page-cache pressure slows the
+            # many small late-object files that follow)
+            self.writer = pq.ParquetWriter(self.path, self.schema, compression="lz4")
         self.writer.write_table(table.cast(self.schema))
         self.rows += table.num_rows
 
@@ -89,13 +119,15 @@ class _Spool:
             self.writer.close()
             self.writer = None
 
-    def batches(self, seqs: np.ndarray | None = None) -> Iterator[pa.Table]:
-        """Row groups back in order, optionally only the rows whose seq is in `seqs` (sorted)."""
+    def batches(self, seqs: np.ndarray | None = None, columns: list[str] | None = None) -> Iterator[pa.Table]:
+        """Row groups back in order, optionally only the rows whose seq is in `seqs` (sorted), and only
+        `columns` (with seq) when given."""
         if self.rows == 0:
             return
         pf = pq.ParquetFile(self.path)
+        wanted = None if columns is None else list(dict.fromkeys([*columns, "seq"]))
         for i in range(pf.num_row_groups):
-            table = pf.read_row_group(i)
+            table = pf.read_row_group(i, columns=wanted)
             if seqs is not None:
                 table = table.filter(pa.array(np.isin(table["seq"].to_numpy(), seqs, assume_unique=True)))
             yield table
@@ -125,9 +157,9 @@ def run_partition(
         late_keys: list[pa.Table] = []
         records = 0
         with rejected_path.open("wb") as rejected_out:
-            for info in store.list(keys.raw_prefix(partition)):
+            for info in store.list_shallow(keys.raw_prefix(partition)):
                 report.inputs.append({"key": info.key, "size": info.size, "etag": info.etag})
-                for outcome in _classify_file(store, info, partition, rules, limits, now, records):
+                for outcome in _classify_file(store, info, partition, rules, limits, now, records, report.inputs[-1]):
                     records += outcome.records
                     on_time.append(outcome.on_time)
                     late.append(outcome.late)
@@ -141,11 +173,15 @@ def run_partition(
         # Per (intended date, field id) the latest arrival wins, across on-time and late copies.
         keep = winners(_concat(on_time_keys + late_keys))
         own_on_time = np.intersect1d(keep, _seqs(on_time_keys), assume_unique=True)
-        late_table = _concat(list(late.batches(keep)), late.schema)
+        # The late winners, by intended date, from their keys; their rows stay in the spool until written.
+        all_late_keys = _concat(late_keys)
+        late_won = all_late_keys.filter(pa.array(np.isin(all_late_keys["seq"].to_numpy(), keep)))
+        by_date = pc.value_counts(late_won["processing_date"]).to_pylist() if late_won.num_rows else []
+        late_dates = {d["values"]: d["counts"] for d in by_date}
         counts = {
             "input_records": records,
             "on_time": len(own_on_time),
-            "late": late_table.num_rows,
+            "late": late_won.num_rows,
             "rejected": records - on_time.rows - late.rows,
             "superseded": on_time.rows + late.rows - len(keep),
         }
@@ -160,22 +196,28 @@ def run_partition(
         ):
             raise ConservationError(f"partition {partition}: outcome counts do not add up: {counts}")
         report.reasons = dict(sorted(reasons.items()))
+        # Only the on-time winners' keys are needed from here on: let the rest go before the big writes.
+        own_keys = _concat(on_time_keys)
+        own_keys = own_keys.filter(pa.array(np.isin(own_keys["seq"].to_numpy(), own_on_time)))
+        del on_time_keys, late_keys, all_late_keys, late_won, accepted_seqs
+        _release_freed_memory()
 
         # --- publish: late objects and batches, quarantine, GeoParquet, manifest (last) ---
-        late_outputs = _publish_late(store, late_table, partition, target_crs, limits, work, report)
+        late_outputs = _publish_late(store, late, keep, late_dates, partition, target_crs, limits, work, report)
+        _release_freed_memory()
         rejected_info = store.put_file(keys.rejected_key(partition), rejected_path, "application/geo+json-seq")
 
         # The partition = its own on-time fields + every late field stored for it, latest arrival winning.
         merged, report.merged_late_batches = _stored_late_rows(store, partition)
-        final = winners(
-            _concat([t.select(KEY_COLUMNS) for t in on_time.batches(own_on_time)] + [merged.select(KEY_COLUMNS)])
-        )
+        final = winners(_concat([own_keys, merged.select(KEY_COLUMNS)]))
+        del own_keys
+        _release_freed_memory()
         keep_on_time = np.intersect1d(own_on_time, final, assume_unique=True)
         merged_kept = merged.filter(pa.array(np.isin(merged["seq"].to_numpy(), final)))
-        fields_info, geo, rows = write_geoparquet(
+        fields_info, geo, rows = write_grouped_geoparquet(
             store,
             keys.fields_key(partition),
-            _published_tables(on_time, keep_on_time, merged_kept),
+            lambda columns: _published_tables(on_time, keep_on_time, merged_kept, columns),
             target_crs,
             work,
         )
@@ -211,24 +253,238 @@ def run_partition(
 
 
 def _classify_file(
-    store: ObjectStore, info: ObjectInfo, partition: dt.date, rules: Rules, limits: Limits, now: dt.datetime, seq0: int
+    store: ObjectStore,
+    info: ObjectInfo,
+    partition: dt.date,
+    rules: Rules,
+    limits: Limits,
+    now: dt.datetime,
+    seq0: int,
+    described: dict | None = None,
 ) -> Iterator[ChunkOutcome]:
+    """Outcomes of one raw file, piece by piece. `described` (the manifest's entry for the file) gets the
+    file's MD5, hashed while it is read, when the listing left its etag empty."""
+    missing_etag = described is not None and not described["etag"]
     seq = seq0
     if not is_raw_batch_file(info.key) or not _readable_key(info.key):
-        line = reject_line(info.key, 0, b"", [(Reason.UNSUPPORTED_FILE, "not a .geojson, .geojsonl or .ndjson file (optionally .gz)")])
-        yield ChunkOutcome(ROW_SCHEMA.empty_table(), LATE_ROW_SCHEMA.empty_table(), [line], Counter({Reason.UNSUPPORTED_FILE.value: 1}))
+        why = "not a .geojson, .geojsonl or .ndjson file (optionally .gz)"
+        line = reject_line(info.key, 0, b"", [(Reason.UNSUPPORTED_FILE, why)])
+        counts = Counter({Reason.UNSUPPORTED_FILE.value: 1})
+        yield ChunkOutcome(ROW_SCHEMA.empty_table(), LATE_ROW_SCHEMA.empty_table(), [line], counts)
+        if missing_etag:
+            described["etag"] = _etag(store, info.key)
         return
-    with store.open(info.key) as stream:
-        for chunk in iter_chunks(
+    with store.open(info.key) as raw:
+        stream = _Hashing(raw)
+        chunks = iter_chunks(
             info.key,
             stream,
             chunk_records=limits.chunk_records,
             max_record_bytes=limits.max_record_bytes,
             max_collection_bytes=limits.max_collection_bytes,
-        ):
-            outcome = classify_chunk(parse_chunk(chunk), partition, rules, now, first_seq=seq)
-            seq += outcome.records
-            yield outcome
+        )
+        pieces = (piece for chunk in chunks for piece in _pieces(chunk, PIECE_RECORDS))
+        workers = _process_count(info.size, limits)
+        if workers > 1:
+            yield from _classified_in_processes(pieces, partition, rules, now, seq, workers)
+        else:
+            _retain_freed_memory()  # classifying here: this process does the array work (workers do otherwise)
+            for parsed in _parsed_ahead(pieces):
+                outcome = classify_chunk(parsed, partition, rules, now, first_seq=seq)
+                seq += outcome.records
+                yield outcome
+    if missing_etag:  # read to the end: the hash is the file's; otherwise hash it properly
+        described["etag"] = stream.md5.hexdigest() if stream.complete else _etag(store, info.key)
+
+
+class _Hashing:
+    """A reader that hashes what passes through it (hashlib lets go of the GIL on large blocks)."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.complete = False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        if data:
+            self.md5.update(data)
+        elif size != 0:
+            self.complete = True
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+
+def _etag(store: ObjectStore, key: str) -> str:
+    info = store.head(key)
+    return info.etag if info is not None else ""
+
+
+# From this input size on, pieces are classified by worker processes, one per core: decoding JSON is Python
+# work under the GIL, so threads cannot spread it. Below it, starting workers costs more than it saves.
+PROCESS_MIN_BYTES = 64 << 20
+
+
+def _process_count(size: int, limits: Limits) -> int:
+    if limits.classify_processes is not None:
+        return limits.classify_processes
+    cores = min(_usable_cores(), MAX_PROCESSES)
+    return cores if size >= PROCESS_MIN_BYTES and cores > 1 and _spawn_works() else 1
+
+
+# Each worker holds the libraries and a few pieces (a few hundred MB): more than this buys little.
+MAX_PROCESSES = 4
+
+
+def _usable_cores() -> int:
+    """CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota (a pod's CPU limit)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    return cores
+
+
+def _spawn_works() -> bool:
+    """A spawned worker re-imports the parent's __main__ by path; code fed on stdin has no such file."""
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    return path is None or os.path.exists(path)
+
+
+def _classify_piece(piece: RawChunk, partition: dt.date, rules: Rules, now: dt.datetime, seq: int) -> ChunkOutcome:
+    return classify_chunk(parse_chunk(piece), partition, rules, now, first_seq=seq)
+
+
+def _classified_in_processes(
+    pieces: Iterator[RawChunk], partition: dt.date, rules: Rules, now: dt.datetime, seq: int, workers: int
+) -> Iterator[ChunkOutcome]:
+    """Pieces classified by `workers` processes, outcomes back in input order; at most two pieces per
+    worker in flight, so memory stays bounded. Outcomes travel as Arrow tables (cheap to pickle)."""
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_retain_freed_memory
+    )
+    pending: collections.deque = collections.deque()
+    try:
+        for piece in pieces:
+            pending.append((pool.submit(_classify_piece, piece, partition, rules, now, seq), piece, seq))
+            seq += len(piece)
+            if len(pending) >= 2 * workers:
+                yield _result(pending.popleft(), partition, rules, now)
+        while pending:
+            yield _result(pending.popleft(), partition, rules, now)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _result(job: tuple, partition: dt.date, rules: Rules, now: dt.datetime) -> ChunkOutcome:
+    """A worker's outcome; if the pool broke (a worker died), the piece is classified here instead."""
+    future, piece, seq = job
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        log.warning("classify worker process died; classifying in the main process instead")
+        return _classify_piece(piece, partition, rules, now, seq)
+
+
+_DONE = object()
+# Records parsed and classified together: large enough for whole-array calls to pay off, small enough that
+# the arrays stay in cache and memory does not grow with `chunk_records`.
+PIECE_RECORDS = 8192
+
+
+def _pieces(chunk: RawChunk, size: int) -> Iterator[RawChunk]:
+    """The chunk in consecutive pieces; records rejected while reading stay last, as in the whole chunk."""
+    if len(chunk.texts) <= size:
+        yield chunk
+        return
+    for start in range(0, len(chunk.texts), size):
+        end = start + size
+        last = end >= len(chunk.texts)
+        yield RawChunk(
+            chunk.source_key,
+            chunk.texts[start:end],
+            chunk.lines[start:end],
+            chunk.collection_crs,
+            chunk.read_rejects if last else [],
+        )
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_RETAIN_BYTES = 1 << 30
+
+
+@functools.cache
+def _retain_freed_memory() -> bool:
+    """Keep freed heap memory for reuse instead of handing it back to the kernel after every chunk.
+
+    Each chunk allocates and frees the same few hundred MB of arrays and geometries; by default glibc
+    returns it and the next chunk faults it back in page by page, which on small VMs costs more than the
+    work itself. Peak memory is unchanged (it is the same memory, reused). glibc only; elsewhere a no-op.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(_M_TRIM_THRESHOLD, _RETAIN_BYTES) and libc.mallopt(_M_MMAP_THRESHOLD, 64 << 20))
+    except (OSError, AttributeError):
+        return False
+
+
+def _release_freed_memory() -> None:
+    """Between the steps of a large run: hand memory freed by Arrow's pool and by malloc back to the kernel,
+    so the high-water marks of the two allocators do not stack up step after step."""
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+
+
+def _parsed_ahead(pieces: Iterator[RawChunk], depth: int = 1) -> Iterator[ParsedChunk]:
+    """Read and JSON-decode the next chunk in a helper thread while the caller classifies this one.
+
+    Decoding is Python work that holds the GIL; classifying spends much of its time in GEOS, PROJ, numpy
+    and Arrow, which release it: two threads keep both cores busy. At most `depth` parsed chunks wait.
+    """
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for piece in pieces:
+                parsed = parse_chunk(piece)
+                while not stop.is_set():
+                    try:
+                        ready.put(parsed, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            ready.put(exc)
+
+    worker = threading.Thread(target=produce, name="parse-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue, then let it finish
+            with contextlib.suppress(queue.Empty):
+                ready.get(timeout=0.1)
+        worker.join()
 
 
 def _concat(tables: list[pa.Table], schema: pa.Schema | None = None) -> pa.Table:
@@ -239,24 +495,46 @@ def _concat(tables: list[pa.Table], schema: pa.Schema | None = None) -> pa.Table
 
 
 def _publish_late(
-    store: ObjectStore, late: pa.Table, partition: dt.date, crs: str, limits: Limits, work: Path, report: PartitionReport
+    store: ObjectStore,
+    late: _Spool,
+    keep: np.ndarray,
+    dates: dict[dt.date, int],
+    partition: dt.date,
+    crs: str,
+    limits: Limits,
+    work: Path,
+    report: PartitionReport,
 ) -> dict:
-    """Per-field GeoJSON + text objects, and one GeoParquet batch per intended date."""
+    """Per-field GeoJSON + text objects, and one GeoParquet batch per intended date.
+
+    The late rows are streamed from the spool a row group at a time: each group's objects are written,
+    then its rows go into the date's batch file, which is published after all of the date's objects.
+    Rows keep their input order in the batch file.
+    """
     batch_keys = []
     object_count = 0
-    for intended in sorted(set(late["processing_date"].to_pylist())):
-        rows = late.filter(pc.equal(late["processing_date"], pa.scalar(intended, pa.date32())))
-        rows = rows.take(pc.sort_indices(rows, [("field_id", "ascending")]))
-        object_rows = _late_object_winners(store, rows, intended, partition)
-        object_count += len(write_late_objects(store, object_rows, limits.late_write_concurrency))
-        info, _, _ = write_geoparquet(store, keys.late_batch_key(intended, partition), [rows], crs, work)
+    for intended in sorted(dates):
+        rival = _stored_rivals(store, intended, partition)
+
+        def rows_of_date(intended=intended, rival=rival):
+            nonlocal object_count
+            for table in late.batches(keep):
+                rows = table.filter(pc.equal(table["processing_date"], pa.scalar(intended, pa.date32())))
+                if rows.num_rows:
+                    object_rows = _late_object_winners(store, rows, intended, partition, rival)
+                    object_count += len(write_late_objects(store, object_rows, limits.late_write_concurrency))
+                    yield rows
+
+        info, _, written = write_geoparquet(store, keys.late_batch_key(intended, partition), rows_of_date(), crs, work)
+        if written != dates[intended]:
+            raise ConservationError(f"late batch {intended}: wrote {written} rows, expected {dates[intended]}")
         batch_keys.append(_describe(store, info))
-        report.late_by_date[intended.isoformat()] = rows.num_rows
+        report.late_by_date[intended.isoformat()] = written
     return {"late_batches": batch_keys, "late_objects": object_count}
 
 
 def _late_object_winners(
-    store: ObjectStore, rows: pa.Table, intended: dt.date, partition: dt.date
+    store: ObjectStore, rows: pa.Table, intended: dt.date, partition: dt.date, rival: dict | None = None
 ) -> pa.Table:
     """The rows whose per-field objects this run may write: those no other run's stored copy beats.
 
@@ -264,6 +542,16 @@ def _late_object_winners(
     late; the latest arrival (then the later detecting partition, as in the merge) owns the object, so
     re-running any partition, in any order, leaves the same objects.
     """
+    best = _stored_rivals(store, intended, partition) if rival is None else rival
+    if not best:
+        return rows
+    ours = zip(rows["field_id"].to_pylist(), rows["arrival_time"].to_pylist(), strict=True)
+    mine = [fid not in best or (arrival, partition) > best[fid] for fid, arrival in ours]
+    return rows.filter(pa.array(mine, pa.bool_()))
+
+
+def _stored_rivals(store: ObjectStore, intended: dt.date, partition: dt.date) -> dict[str, tuple]:
+    """Per field id, the best (arrival, detected-in) among other runs' stored late batches for `intended`."""
     best: dict[str, tuple] = {}
     rank_columns = ["field_id", "arrival_time", "detected_in"]
     for info in store.list(keys.late_batches_prefix(intended)):
@@ -275,11 +563,7 @@ def _late_object_winners(
         columns = (other[c].to_pylist() for c in rank_columns)
         for fid, arrival, detected in zip(*columns, strict=True):
             best[fid] = max(best.get(fid, (arrival, detected)), (arrival, detected))
-    if not best:
-        return rows
-    ours = zip(rows["field_id"].to_pylist(), rows["arrival_time"].to_pylist(), strict=True)
-    mine = [fid not in best or (arrival, partition) > best[fid] for fid, arrival in ours]
-    return rows.filter(pa.array(mine, pa.bool_()))
+    return best
 
 
 def _stored_late_rows(store: ObjectStore, partition: dt.date) -> tuple[pa.Table, list[dict]]:
@@ -332,10 +616,14 @@ def _seqs(tables: list[pa.Table]) -> np.ndarray:
     return np.sort(np.concatenate([t["seq"].to_numpy() for t in tables])) if tables else np.zeros(0, np.int64)
 
 
-def _published_tables(on_time: _Spool, keep: np.ndarray, merged: pa.Table) -> Iterator[pa.Table]:
-    yield from on_time.batches(keep)
+def _published_tables(
+    on_time: _Spool, keep: np.ndarray, merged: pa.Table, columns: list[str] | None = None
+) -> Iterator[pa.Table]:
+    yield from on_time.batches(keep, columns)
     if merged.num_rows:
-        yield merged.set_column(merged.schema.get_field_index("arrived_late"), "arrived_late", pa.array(np.ones(merged.num_rows, dtype=bool)))
+        flag = pa.array(np.ones(merged.num_rows, dtype=bool))
+        late = merged.set_column(merged.schema.get_field_index("arrived_late"), "arrived_late", flag)
+        yield late if columns is None else late.select(list(dict.fromkeys([*columns, "seq"])))
 
 
 def _preview(on_time: _Spool, keep: np.ndarray, merged: pa.Table, limit: int = 10) -> list[dict]:

@@ -15,8 +15,11 @@ import io
 import os
 import shutil
 import tempfile
+import threading
+import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -28,6 +31,10 @@ LOCAL_TMP_DIR = ".lake-tmp"
 # Times an S3 read resumes after the body broke off, per object opened.
 READ_RESUMES = 5
 OCTETS = "application/octet-stream"
+# Files at least this large are listed without their MD5 by list_shallow.
+SHALLOW_MIN_BYTES = 1 << 20
+# Threads for many small local writes: enough to overlap the kernel's file creation on a few cores.
+LOCAL_PUT_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -89,12 +96,46 @@ class ObjectStore(ABC):
         with self.open(key) as f:
             return f.read()
 
+    def list_shallow(self, prefix: str) -> Iterator[ObjectInfo]:
+        """`list`, except that an etag which would cost reading the whole object may be left empty ("")."""
+        return self.list(prefix)
+
+    def put_many(self, items: Sequence[tuple[str, bytes, str]], concurrency: int = 16) -> list[ObjectInfo]:
+        """put_bytes for many small objects through a bounded pool; results in input order."""
+        return _in_pool(len(items), concurrency, lambda j: self.put_bytes(*items[j]))
+
     def open_seekable(self, key: str) -> IO[bytes]:
         """A seekable reader fetching byte ranges on demand: Parquet footers without the whole file."""
         info = self.head(key)
         if info is None:
             raise ObjectStoreError(f"no such object: {self.uri(key)}")
         return io.BufferedReader(_RangeReader(self, key, info.size), buffer_size=1 << 20)
+
+
+def _in_pool(count: int, concurrency: int, put) -> list:
+    """put(0..count-1) on at most `concurrency` threads, each taking every k-th index: one task per thread
+    rather than one future per object. The first failure stops the others and is raised."""
+    workers = max(1, min(concurrency, count))
+    if workers == 1:
+        return [put(j) for j in range(count)]
+    out: list = [None] * count
+    failed = threading.Event()
+
+    def run(first: int) -> None:
+        for j in range(first, count, workers):
+            if failed.is_set():
+                return
+            try:
+                out[j] = put(j)
+            except BaseException:
+                failed.set()
+                raise
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="put") as pool:
+        futures = [pool.submit(run, k) for k in range(workers)]
+    for future in futures:
+        future.result()
+    return out
 
 
 class _RangeReader(io.RawIOBase):
@@ -163,6 +204,35 @@ class LocalStore(ObjectStore):
             raise
         return ObjectInfo(key, len(data), hashlib.md5(data, usedforsecurity=False).hexdigest())
 
+    def put_many(self, items: Sequence[tuple[str, bytes, str]], concurrency: int = 16) -> list[ObjectInfo]:
+        """Many small files: each folder made once, then write-and-rename as in put_bytes. The work is the
+        kernel's (outside the GIL), so a few threads overlap it; more than that only contend."""
+        targets = [self._path(key) for key, _, _ in items]
+        for parent in {t.parent for t in targets}:
+            parent.mkdir(parents=True, exist_ok=True)
+        tmp_dir = self.root / LOCAL_TMP_DIR
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        tag = f"{tmp_dir}/put-{os.getpid()}-{uuid.uuid4().hex[:8]}-"
+
+        def put(j: int) -> ObjectInfo:
+            key, data, _ = items[j]
+            tmp = f"{tag}{j}{targets[j].suffix}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            try:
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                finally:
+                    os.close(fd)
+                os.replace(tmp, targets[j])
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            return ObjectInfo(key, len(data), hashlib.md5(data, usedforsecurity=False).hexdigest())
+
+        return _in_pool(len(items), min(concurrency, LOCAL_PUT_THREADS), put)
+
     def put_file(self, key: str, path: Path, content_type: str = OCTETS) -> ObjectInfo:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -183,11 +253,27 @@ class LocalStore(ObjectStore):
             raise ObjectStoreError(f"no such object: {self.uri(key)}") from None
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        for rel in self._keys_under(prefix):
+            yield self._info(rel, self.root / rel)
+
+    def list_shallow(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Large files without their MD5 (a full read each): a reader of the whole file hashes it as it goes,
+        and head() still gives it. Small files, and any whose name is not a valid key, are hashed here."""
+        for rel in self._keys_under(prefix):
+            path = self.root / rel
+            size = path.stat().st_size
+            try:
+                _check_relative(rel)
+            except UnsafeKeyError:
+                size = -1
+            yield ObjectInfo(rel, size, "") if size >= SHALLOW_MIN_BYTES else self._info(rel, path)
+
+    def _keys_under(self, prefix: str) -> list[str]:
         _check_prefix(prefix)
         base = self.root / prefix.rstrip("/") if prefix else self.root
         start = base if base.is_dir() else base.parent
         if not start.exists():
-            return
+            return []
         found = []
         for dirpath, dirnames, filenames in os.walk(start):
             if Path(dirpath) == self.root:
@@ -196,8 +282,7 @@ class LocalStore(ObjectStore):
                 rel = Path(dirpath, name).relative_to(self.root).as_posix()
                 if rel.startswith(prefix):
                     found.append(rel)
-        for rel in sorted(found):
-            yield self._info(rel, self.root / rel)
+        return sorted(found)
 
     def read_range(self, key: str, start: int, length: int) -> bytes:
         with self.open(key) as f:

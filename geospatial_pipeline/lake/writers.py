@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import tempfile
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,15 @@ from geospatial_pipeline.lake.store import ObjectInfo, ObjectStore
 
 GEOPARQUET_VERSION = "1.1.0"
 ROW_GROUP_ROWS = 65_536
-_WKB_TYPES = {1: "Point", 2: "LineString", 3: "Polygon", 4: "MultiPoint", 5: "MultiLineString", 6: "MultiPolygon", 7: "GeometryCollection"}
+_WKB_TYPES = {
+    1: "Point",
+    2: "LineString",
+    3: "Polygon",
+    4: "MultiPoint",
+    5: "MultiLineString",
+    6: "MultiPolygon",
+    7: "GeometryCollection",
+}
 
 
 def geo_metadata(crs: str, geometry_types: Iterable[str], bbox: list[float] | None) -> dict:
@@ -42,7 +50,8 @@ def geo_metadata(crs: str, geometry_types: Iterable[str], bbox: list[float] | No
 
 
 class GeoParquetFile:
-    """Writes row groups as they come; the `geo` metadata (types, bbox) is completed at close."""
+    """Writes row groups of ROW_GROUP_ROWS as rows come; the `geo` metadata (types, bbox) is completed at
+    close. At most one row group is held in memory, whatever the number of rows."""
 
     def __init__(self, path: Path, crs: str, schema: pa.Schema = FIELD_SCHEMA):
         self.path = path
@@ -51,8 +60,10 @@ class GeoParquetFile:
         self.rows = 0
         self._types: set[str] = set()
         self._bbox = [np.inf, np.inf, -np.inf, -np.inf]
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
         self._writer = pq.ParquetWriter(
-            path, schema, compression="zstd", compression_level=3, write_statistics=True, store_schema=False
+            path, schema, compression="zstd", compression_level=1, write_statistics=True, store_schema=False
         )
 
     def write(self, table: pa.Table) -> None:
@@ -60,8 +71,7 @@ class GeoParquetFile:
             return
         table = table.select(self.schema.names).cast(self.schema)
         # The WKB type code sits in bytes 1..4 (little-endian, as shapely writes it).
-        codes = pc.binary_slice(table["geometry"], 1, 5).to_numpy(zero_copy_only=False)
-        for code in set(codes):
+        for code in pc.unique(pc.binary_slice(table["geometry"], 1, 5)).to_pylist():
             self._types.add(_WKB_TYPES.get(int.from_bytes(code, "little") % 1000, "Unknown"))
         bbox = table["bbox"].combine_chunks()
         self._bbox = [
@@ -70,21 +80,42 @@ class GeoParquetFile:
             max(self._bbox[2], pc.max(bbox.field("xmax")).as_py()),
             max(self._bbox[3], pc.max(bbox.field("ymax")).as_py()),
         ]
-        self._writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
         self.rows += table.num_rows
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        if self._pending_rows >= ROW_GROUP_ROWS:
+            self._flush(final=False)
+
+    def _flush(self, final: bool) -> None:
+        if not self._pending:
+            return
+        table = pa.concat_tables(self._pending)
+        full = table.num_rows if final else table.num_rows - table.num_rows % ROW_GROUP_ROWS
+        if full:
+            self._writer.write_table(table.slice(0, full), row_group_size=ROW_GROUP_ROWS)
+        rest = table.slice(full)
+        self._pending = [rest] if rest.num_rows else []
+        self._pending_rows = rest.num_rows
 
     @property
     def bbox(self) -> list[float] | None:
         return [float(v) for v in self._bbox] if self.rows else None
 
     def close(self) -> dict:
+        self._flush(final=True)
         meta = geo_metadata(self.crs, self._types, self.bbox)
         self._writer.add_key_value_metadata({"geo": json.dumps(meta)})
         self._writer.close()
         return meta
 
 
-def write_geoparquet(store: ObjectStore, key: str, tables: Iterable[pa.Table], crs: str, work_dir: Path) -> tuple[ObjectInfo, dict, int]:
+def write_geoparquet(
+    store: ObjectStore,
+    key: str,
+    tables: Iterable[pa.Table],
+    crs: str,
+    work_dir: Path,
+) -> tuple[ObjectInfo, dict, int]:
     """Stream tables into one GeoParquet object, published in a single atomic PUT/rename."""
     with tempfile.NamedTemporaryFile(dir=work_dir, suffix=".parquet", delete=False) as tmp:
         path = Path(tmp.name)
@@ -97,6 +128,107 @@ def write_geoparquet(store: ObjectStore, key: str, tables: Iterable[pa.Table], c
         return info, meta, out.rows
     finally:
         path.unlink(missing_ok=True)
+
+
+def write_grouped_geoparquet(
+    store: ObjectStore,
+    key: str,
+    tables: Callable[[list[str] | None], Iterable[pa.Table]],
+    crs: str,
+    work_dir: Path,
+) -> tuple[ObjectInfo, dict, int]:
+    """write_geoparquet with rows grouped into row groups by location, for readers that skip by bbox.
+
+    `tables(columns)` yields the rows (with their `seq`), again on every call; `tables(["bbox", "seq"])`
+    may read just those columns. Rows are ranked along a Hilbert curve through their bbox centres and cut
+    into groups of ROW_GROUP_ROWS, each written as one row group; within a group rows keep their order.
+    A file of one row group is therefore in plain input order. Memory: two columns for the ranking and
+    one row group at a time; the groups wait in Arrow IPC files under `work_dir`.
+    """
+    seqs, centres = [], []
+    for table in tables(["bbox", "seq"]):
+        bbox = table["bbox"].combine_chunks()
+        x = (bbox.field("xmin").to_numpy() + bbox.field("xmax").to_numpy()) / 2
+        y = (bbox.field("ymin").to_numpy() + bbox.field("ymax").to_numpy()) / 2
+        seqs.append(table["seq"].to_numpy())
+        centres.append(np.column_stack([x, y]).astype(np.float32))  # ranking precision is plenty
+    seq = np.concatenate(seqs) if seqs else np.zeros(0, dtype=np.int64)
+    if len(seq) <= ROW_GROUP_ROWS:
+        return write_geoparquet(store, key, tables(None), crs, work_dir)
+    group = spatial_groups(np.concatenate(centres), ROW_GROUP_ROWS).astype(np.int32)
+    del centres
+    by_seq = np.argsort(seq)
+    sorted_seq, sorted_group = seq[by_seq], group[by_seq]
+    count = int(group.max()) + 1
+    del seq, group, by_seq
+    spill = Path(tempfile.mkdtemp(dir=work_dir, prefix="groups-"))
+    writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
+    try:
+        for table in tables(None):
+            if table.num_rows == 0:
+                continue
+            table = table.select(_GROUPED_SCHEMA.names).cast(_GROUPED_SCHEMA)
+            g = sorted_group[np.searchsorted(sorted_seq, table["seq"].to_numpy())]
+            order = np.argsort(g, kind="stable")
+            table, g = table.take(pa.array(order)), g[order]
+            bounds = np.flatnonzero(np.diff(g)) + 1
+            for start, end in zip(np.r_[0, bounds], np.r_[bounds, len(g)], strict=True):
+                k = int(g[start])
+                if k not in writers:
+                    options = pa.ipc.IpcWriteOptions(compression="lz4")
+                    writers[k] = pa.ipc.new_file(spill / f"{k}.arrow", table.schema, options=options)
+                writers[k].write_table(table.slice(start, end - start))
+        for writer in writers.values():
+            writer.close()
+
+        def groups_in_order():
+            for k in range(count):
+                with pa.memory_map(str(spill / f"{k}.arrow")) as source:
+                    yield pa.ipc.open_file(source).read_all()
+
+        return write_geoparquet(store, key, groups_in_order(), crs, work_dir)
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+_GROUPED_SCHEMA = FIELD_SCHEMA.append(pa.field("seq", pa.int64(), nullable=False))
+
+
+def spatial_groups(centres: np.ndarray, size: int) -> np.ndarray:
+    """Group number of each point: ranked along a Hilbert curve over their extent, `size` per group."""
+    n = len(centres)
+    finite = np.isfinite(centres).all(axis=1)
+    lo = np.nanmin(np.where(finite[:, None], centres, np.inf), axis=0)
+    hi = np.nanmax(np.where(finite[:, None], centres, -np.inf), axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    side = (1 << _HILBERT_ORDER) - 1
+    cells = np.clip(np.nan_to_num((centres - lo) / span * side, nan=0.0), 0, side).astype(np.int64)
+    rank = np.argsort(_hilbert(cells[:, 0], cells[:, 1]), kind="stable")
+    group = np.empty(n, dtype=np.int64)
+    group[rank] = np.arange(n) // size
+    return group
+
+
+_HILBERT_ORDER = 16
+
+
+def _hilbert(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Distance along the Hilbert curve of order _HILBERT_ORDER for integer cells (x, y), vectorised."""
+    side = 1 << _HILBERT_ORDER
+    x, y = x.copy(), y.copy()
+    d = np.zeros(len(x), dtype=np.int64)
+    s = side >> 1
+    while s > 0:
+        rx = (x & s) > 0
+        ry = (y & s) > 0
+        d += s * s * ((3 * rx.astype(np.int64)) ^ ry.astype(np.int64))
+        flip = ~ry & rx
+        x = np.where(flip, side - 1 - x, x)
+        y = np.where(flip, side - 1 - y, y)
+        swap = ~ry
+        x, y = np.where(swap, y, x), np.where(swap, x, y)
+        s >>= 1
+    return d
 
 
 def late_text(field_id: str, intended: dt.date, arrival: dt.datetime, detected_in: dt.date) -> str:
@@ -124,27 +256,34 @@ def late_feature(row: dict) -> bytes:
         "data": orjson.Fragment(row["data"]),
     }
     return orjson.dumps(
-        {"type": "Feature", "id": row["field_id"], "geometry": orjson.Fragment(row["geometry_geojson"]), "properties": props}
+        {
+            "type": "Feature",
+            "id": row["field_id"],
+            "geometry": orjson.Fragment(row["geometry_geojson"]),
+            "properties": props,
+        }
     )
 
 
 def write_late_objects(store: ObjectStore, late: pa.Table, concurrency: int) -> list[str]:
     """Two objects per late field (the seed's contract), PUT concurrently through a bounded pool."""
+    jobs = late_object_jobs(late)
+    if not jobs:
+        return []
+    store.put_many(jobs, max(1, concurrency))
+    return [k for k, _, _ in jobs]
+
+
+def late_object_jobs(late: pa.Table) -> list[tuple[str, bytes, str]]:
+    """(key, body, content type) of the two objects of each late row."""
     jobs: list[tuple[str, bytes, str]] = []
-    for row in late.select(
-        [n for n in late.column_names if n not in ("geometry", "bbox", "seq")]
-    ).to_pylist():
+    for row in late.select([n for n in late.column_names if n not in ("geometry", "bbox", "seq")]).to_pylist():
         intended = row["processing_date"]
         fid = row["field_id"]
         jobs.append((keys.late_object_key(intended, fid, ".geojson"), late_feature(row), "application/geo+json"))
         text = late_text(fid, intended, row["arrival_time"], row["detected_in"])
         jobs.append((keys.late_object_key(intended, fid, ".txt"), text.encode(), "text/plain; charset=utf-8"))
-    if not jobs:
-        return []
-    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="late-put") as pool:
-        for _ in pool.map(lambda job: store.put_bytes(*job), jobs):
-            pass
-    return [k for k, _, _ in jobs]
+    return jobs
 
 
 def write_lines(store: ObjectStore, key: str, lines_path: Path, content_type: str) -> ObjectInfo:

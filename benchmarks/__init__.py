@@ -1,0 +1,1 @@
+"""Benchmarks of the partition run against its baselines: `python -m benchmarks.run --help`."""

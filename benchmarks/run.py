@@ -1,0 +1,468 @@
+"""Benchmark the partition run against its baselines and print one table.
+
+    python -m benchmarks.run                  # 100k records (quick)
+    python -m benchmarks.run --large          # also 1M (with baselines) and 4M (pipeline, for memory)
+    make bench ARGS="--records 10000"
+
+Every measured step runs in its own subprocess, so each peak RSS is that step's own `ru_maxrss` and no
+step inherits another's heap. Batches are generated once (seeded) into benchmarks/out/ and reused. The
+lake of a pipeline run lives in the system temp folder, the way a worker's scratch disk would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from benchmarks.generate import NOW, PARTITION, batch_path, generate
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "fixtures" / "config.yaml"  # Central Europe bounds; the generated fields lie inside them
+DEFAULT_CACHE = Path(__file__).resolve().parent / "out"
+
+
+# --- children: one measured step each, reporting a JSON line on stdout ---------------------------------
+
+
+class TreeMemory:
+    """Peak resident memory of this process and its children together, sampled (worker processes count)."""
+
+    def __init__(self, interval: float = 0.05):
+        import psutil
+
+        self.peak = 0
+        self._me = psutil.Process()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+        self._thread.start()
+
+    def _run(self, interval: float) -> None:
+        import psutil
+
+        while not self._stop.wait(interval):
+            total = 0
+            for proc in [self._me, *self._me.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):  # a worker that just exited
+                    total += proc.memory_info().rss
+            self.peak = max(self.peak, total)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak / (1 << 20)
+
+
+def _usage(start_wall: float, start_cpu: float, tree: TreeMemory | None = None, **extra) -> dict:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "wall_s": time.perf_counter() - start_wall,
+        "cpu_s": time.process_time() - start_cpu + children.ru_utime + children.ru_stime,
+        "peak_rss_mib": max(own, tree.stop() if tree else 0.0),
+        "main_rss_mib": own,
+        **extra,
+    }
+
+
+def child_floor(p: dict) -> dict:
+    from benchmarks.baselines import io_floor, raw_copy
+
+    fn = raw_copy if p["mode"] == "raw" else io_floor
+    with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp:
+        t, c = time.perf_counter(), time.process_time()
+        rows = fn(Path(p["source"]), Path(tmp) / "out.parquet")
+        return _usage(t, c, records=rows)
+
+
+def child_reference(p: dict) -> dict:
+    from benchmarks.baselines import per_record_reference
+
+    with tempfile.TemporaryDirectory(prefix="bench-ref-") as tmp:
+        t, c = time.perf_counter(), time.process_time()
+        rows = per_record_reference(Path(p["source"]), Path(tmp) / "out.parquet", PARTITION, dt.timedelta(days=1))
+        return _usage(t, c, records=rows)
+
+
+def _lake_with(source: Path) -> Path:
+    lake = Path(tempfile.mkdtemp(prefix="bench-lake-"))
+    raw = lake / "raw" / PARTITION.isoformat()
+    raw.mkdir(parents=True)
+    try:
+        os.link(source, raw / source.name)
+    except OSError:
+        shutil.copyfile(source, raw / source.name)
+    return lake
+
+
+def _phase_timers() -> dict:
+    """Wall time inside the run's main steps, by wrapping them (names missing after a refactor are skipped)."""
+    import functools
+
+    from geospatial_pipeline.lake import publish
+
+    spent: dict[str, float] = {}
+
+    def timed(name: str, label: str, generator: bool = False) -> None:
+        fn = getattr(publish, name, None)
+        if fn is None:
+            return
+
+        if generator:
+
+            @functools.wraps(fn)
+            def wrapper(*args, **kwargs):
+                it = fn(*args, **kwargs)
+                while True:
+                    t = time.perf_counter()
+                    try:
+                        item = next(it)
+                    except StopIteration:
+                        spent[label] = spent.get(label, 0.0) + time.perf_counter() - t
+                        return
+                    spent[label] = spent.get(label, 0.0) + time.perf_counter() - t
+                    yield item
+
+        else:
+
+            @functools.wraps(fn)
+            def wrapper(*args, **kwargs):
+                t = time.perf_counter()
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    spent[label] = spent.get(label, 0.0) + time.perf_counter() - t
+
+        setattr(publish, name, wrapper)
+
+    timed("_classify_file", "read+validate", generator=True)
+    timed("_publish_late", "late objects+batches")
+    timed("write_late_objects", "of which late objects")
+    return spent
+
+
+def child_pipeline(p: dict) -> dict:
+    from geospatial_pipeline.lake.publish import run_partition
+    from geospatial_pipeline.lake.store import LocalStore
+    from geospatial_pipeline.settings import load_settings
+
+    source = Path(p["source"])
+    lake = _lake_with(source)
+    try:
+        settings = load_settings(CONFIG, local_lake_path=lake)
+        phases = _phase_timers()
+        tree = TreeMemory()
+        t, c = time.perf_counter(), time.process_time()
+        report = run_partition(
+            LocalStore(lake),
+            PARTITION,
+            settings.rules(),
+            target_crs=settings.target_crs,
+            limits=settings.limits(),
+            now=NOW,
+        )
+        result = _usage(t, c, tree, records=report.counts["input_records"], counts=report.counts, phases=phases)
+        phases["dedupe, GeoParquet, quarantine, manifest"] = (
+            result["wall_s"] - phases.get("read+validate", 0.0) - phases.get("late objects+batches", 0.0)
+        )
+        result["late_objects"] = report.outputs["late_objects"]
+        if p.get("sample"):
+            _save_late_sample(lake, Path(p["sample"]), int(p["sample_rows"]))
+        return result
+    finally:
+        shutil.rmtree(lake, ignore_errors=True)
+
+
+def _save_late_sample(lake: Path, out: Path, rows: int) -> None:
+    """Late rows as write_late_objects takes them, for the S3 step (GeoJSON back from the WKB)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import shapely
+
+    batches = sorted((lake / "late_data" / "_batches").rglob("*.parquet"))
+    table = pa.concat_tables([pq.read_table(b) for b in batches]).slice(0, rows)
+    geojson = shapely.to_geojson(shapely.from_wkb(table["geometry"].to_numpy(zero_copy_only=False)))
+    pq.write_table(table.append_column("geometry_geojson", pa.array(geojson, pa.string())), out)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def child_s3(p: dict) -> dict:
+    """Late objects PUT to moto's server on 127.0.0.1 (its own process), one at a time and pooled."""
+    import pyarrow.parquet as pq
+
+    from geospatial_pipeline.defs.resources import PipelineS3Resource
+    from geospatial_pipeline.lake.store import S3Store
+    from geospatial_pipeline.lake.writers import write_late_objects
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from moto.server import ThreadedMotoServer; "
+            f"s = ThreadedMotoServer(ip_address='127.0.0.1', port={port}); s.start(); "
+            "print('ready', flush=True); sys.stdin.read(); s.stop()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        for line in server.stdout:  # the server may log before it is up
+            if line.strip() == "ready":
+                break
+        else:
+            raise RuntimeError("moto server did not start")
+        client = PipelineS3Resource(
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            max_attempts=8,
+            retry_mode="standard",
+            max_pool_connections=p["concurrency"],
+        ).get_client()
+        client.create_bucket(Bucket="bench")
+        rows = pq.read_table(p["sample"])
+        results = {}
+        for label, concurrency in (("sequential", 1), ("pooled", p["concurrency"])):
+            store = S3Store(client, "bench", prefix=label)
+            t, c = time.perf_counter(), time.process_time()
+            written = len(write_late_objects(store, rows, concurrency))
+            wall, cpu = time.perf_counter() - t, time.process_time() - c
+            results[label] = {"objects": written, "wall_s": wall, "cpu_s": cpu, "concurrency": concurrency}
+        return results
+    finally:
+        server.stdin.close()
+        server.wait(timeout=30)
+
+
+def child_dagster(p: dict) -> dict:
+    """The daily partition materialized through Dagster end to end, on a real (ephemeral) instance."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    from dagster import DagsterInstance, materialize
+
+    from geospatial_pipeline.definitions import build_definitions
+    from geospatial_pipeline.settings import load_settings
+
+    lake = _lake_with(Path(p["source"]))
+    try:
+        defs = build_definitions(load_settings(CONFIG, local_lake_path=lake))
+        with DagsterInstance.ephemeral() as instance:
+            t = time.perf_counter()
+            result = materialize(
+                list(defs.assets),
+                partition_key=PARTITION.isoformat(),
+                instance=instance,
+                resources=defs.resources,
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            )
+            materialize_s = time.perf_counter() - t
+        assert result.success
+        return _usage(t0, c0, records=p["records"], materialize_s=materialize_s)
+    finally:
+        shutil.rmtree(lake, ignore_errors=True)
+
+
+CHILDREN = {
+    "floor": child_floor,
+    "reference": child_reference,
+    "pipeline": child_pipeline,
+    "s3": child_s3,
+    "dagster": child_dagster,
+}
+
+
+def run_child(kind: str, **params) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(REPO), AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    env.pop("AWS_PROFILE", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--child", kind, "--params", json.dumps(params)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark step {kind} failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# --- the parent: generate, measure, tabulate -----------------------------------------------------------
+
+
+def measure(records: int, args: argparse.Namespace, *, baselines: bool, extras: bool) -> dict:
+    source = generate(batch_path(args.cache, records, args.seed), records, args.seed)
+    out: dict = {"records": records, "input_mib": source.stat().st_size / (1 << 20)}
+    say = (lambda msg: print(f"  [{records:,}] {msg}", file=sys.stderr, flush=True)) if args.verbose else None
+    if baselines:
+        say and say("I/O floor")
+        out["floor"] = run_child("floor", source=str(source), mode="json")
+        out["raw"] = run_child("floor", source=str(source), mode="raw")
+        if not args.skip_reference:
+            say and say("per-record reference")
+            out["reference"] = run_child("reference", source=str(source))
+    say and say("pipeline")
+    sample = args.cache / f"late-sample-{records}-s{args.seed}.parquet"
+    out["pipeline"] = run_child(
+        "pipeline", source=str(source), sample=str(sample) if extras else "", sample_rows=args.s3_objects // 2
+    )
+    if extras and not args.skip_s3:
+        say and say("S3 late objects")
+        out["s3"] = run_child("s3", sample=str(sample), concurrency=args.s3_concurrency)
+    if extras and not args.skip_dagster:
+        dagster_source = generate(
+            batch_path(args.cache, args.dagster_records, args.seed), args.dagster_records, args.seed
+        )
+        say and say("Dagster end to end")
+        out["dagster"] = run_child("dagster", source=str(dagster_source), records=args.dagster_records)
+    return out
+
+
+def _row(name: str, records: int, r: dict, floor: dict | None = None, reference: dict | None = None) -> str:
+    wall = r["wall_s"]
+    vs_floor = f"{wall / floor['wall_s']:.2f}x" if floor else ""
+    vs_ref = f"{reference['wall_s'] / wall:.1f}x faster" if reference else ""
+    return (
+        f"| {name} | {records:,} | {wall:.2f} | {records / wall:,.0f} | {r['cpu_s']:.1f} | "
+        f"{r['peak_rss_mib']:,.0f} | {vs_floor} | {vs_ref} |"
+    )
+
+
+def table(results: list[dict]) -> str:
+    lines = [
+        "| run | records | wall s | records/s | CPU s | peak RSS MiB | x I/O floor | vs per-record |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for res in results:
+        n = res["records"]
+        floor, ref = res.get("floor"), res.get("reference")
+        if floor:
+            lines.append(_row("I/O floor: pyarrow JSON → Parquet", n, floor))
+            lines.append(_row("raw copy: lines as text → Parquet", n, res["raw"], floor))
+        if ref:
+            lines.append(_row("per-record reference (seed loop)", n, ref, floor))
+        lines.append(_row("pipeline (local lake)", n, res["pipeline"], floor, ref))
+    notes = []
+    for res in results:
+        pipe, n = res["pipeline"], res["records"]
+        ph = {k: f"{v:.1f} s" for k, v in pipe.get("phases", {}).items()}
+        phases = (
+            f"read+validate {ph.get('read+validate')}, late objects and batches {ph.get('late objects+batches')} "
+            f"(the objects alone {ph.get('of which late objects')}), dedupe, GeoParquet, quarantine and manifest "
+            f"{ph.get('dedupe, GeoParquet, quarantine, manifest')}"
+        )
+        notes.append(
+            f"- {n:,} records ({res['input_mib']:,.0f} MiB): {pipe['counts']['late']:,} late, "
+            f"{pipe['counts']['rejected']:,} rejected, {pipe['late_objects']:,} late objects; {phases}"
+        )
+        if "s3" in res:
+            s3 = res["s3"]
+            seq, pooled = s3["sequential"], s3["pooled"]
+            rate = {k: v["objects"] / v["wall_s"] for k, v in s3.items()}
+            cpu_ms = {k: 1000 * v["cpu_s"] / v["objects"] for k, v in s3.items()}
+            total = pipe["late_objects"]
+            notes.append(
+                f"- S3 late objects (moto server on 127.0.0.1, {seq['objects']:,} objects): sequential "
+                f"{rate['sequential']:,.0f}/s, pooled ({pooled['concurrency']} threads) {rate['pooled']:,.0f}/s = "
+                f"{rate['pooled'] / rate['sequential']:.2f}x; client CPU {cpu_ms['sequential']:.2f} ms/object "
+                f"sequential, {cpu_ms['pooled']:.2f} ms/object pooled; all {total:,} objects of this batch ≈ "
+                f"{total * cpu_ms['pooled'] / 1000:.1f} s of client CPU, "
+                f"{total / rate['pooled']:.1f} s at the pooled rate"
+            )
+        if "dagster" in res:
+            d = res["dagster"]
+            notes.append(
+                f"- Dagster end to end, {d['records']:,} fields, ephemeral instance: "
+                f"materialize {d['materialize_s']:.1f} s "
+                f"({d['wall_s']:.1f} s with imports and definitions), peak RSS {d['peak_rss_mib']:,.0f} MiB"
+            )
+    memory = [r for r in results if r.get("memory_only")]
+    if memory and len(results) > 1:
+        smaller = [r for r in results if r["records"] < memory[0]["records"] and not r.get("memory_only")]
+        base = max(smaller, key=lambda r: r["records"])
+        ratio = memory[0]["pipeline"]["peak_rss_mib"] / base["pipeline"]["peak_rss_mib"]
+        notes.append(
+            f"- peak RSS {memory[0]['records']:,} vs {base['records']:,}: "
+            f"{memory[0]['pipeline']['peak_rss_mib']:,.0f} / {base['pipeline']['peak_rss_mib']:,.0f} MiB = {ratio:.2f}x"
+        )
+    return "\n".join(lines + [""] + notes)
+
+
+def machine() -> str:
+    try:
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        cpu = platform.processor() or "unknown CPU"
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
+    system = f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, {system}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Benchmark the partition run; prints a Markdown table.")
+    parser.add_argument("--records", type=int, default=100_000, help="batch size of the quick run")
+    parser.add_argument("--large", action="store_true", help="also 1M records (with baselines) and 4M (memory)")
+    parser.add_argument("--large-records", type=int, default=1_000_000)
+    parser.add_argument("--memory-records", type=int, default=4_000_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="generated batches are kept here")
+    parser.add_argument("--s3-objects", type=int, default=2_000, help="late objects PUT in the S3 step")
+    parser.add_argument("--s3-concurrency", type=int, default=16)
+    parser.add_argument("--dagster-records", type=int, default=10_000)
+    parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--skip-s3", action="store_true")
+    parser.add_argument("--skip-dagster", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
+    parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
+    parser.add_argument("--params", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(CHILDREN[args.child](json.loads(args.params))))
+        return 0
+
+    args.cache.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    results = [measure(args.records, args, baselines=True, extras=True)]
+    if args.large:
+        results.append(measure(args.large_records, args, baselines=True, extras=False))
+        memory = measure(args.memory_records, args, baselines=False, extras=False)
+        memory["memory_only"] = True
+        results.append(memory)
+    print(f"Machine: {machine()}")
+    print(
+        f"Batch: seeded GeoJSONSeq (seed {args.seed}), partition {PARTITION}; "
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC\n"
+    )
+    print(table(results))
+    print(f"\n(benchmark took {time.perf_counter() - started:.0f} s)")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine(), "results": results}, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

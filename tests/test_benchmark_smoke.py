@@ -1,0 +1,64 @@
+"""The benchmark runs end to end at a small size so it cannot rot; its numbers are reported, not asserted."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+ROWS = [
+    "I/O floor: pyarrow JSON → Parquet",
+    "raw copy: lines as text → Parquet",
+    "per-record reference (seed loop)",
+    "pipeline (local lake)",
+]
+
+
+@pytest.mark.slow
+def test_benchmark_prints_its_table_at_10k(tmp_path):
+    results = tmp_path / "results.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.run",
+            "--records",
+            "10000",
+            "--s3-objects",
+            "100",
+            "--dagster-records",
+            "2000",
+            "--cache",
+            str(tmp_path / "cache"),
+            "--json",
+            str(results),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert out.startswith("Machine: ")
+    for name in ROWS:
+        [line] = [line for line in out.splitlines() if line.startswith(f"| {name} |")]
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        records, wall, rate, cpu, rss = (float(c.replace(",", "")) for c in cells[1:6])
+        assert records == 10_000 and wall > 0 and rate > 0 and cpu > 0 and rss > 0, line
+    pipeline_line = next(line for line in out.splitlines() if line.startswith("| pipeline (local lake) |"))
+    assert re.search(r"\| [\d.]+x \| [\d.]+x faster \|$", pipeline_line)
+    assert re.search(r"S3 late objects .* sequential [\d,]+/s, pooled .* = [\d.]+x; client CPU [\d.]+ ms/object", out)
+    assert re.search(r"Dagster end to end, 2,000 fields, ephemeral instance: materialize [\d.]+ s", out)
+
+    data = json.loads(results.read_text())["results"][0]
+    counts = data["pipeline"]["counts"]
+    assert counts["input_records"] == 10_000
+    assert sum(counts[k] for k in ("on_time", "late", "rejected", "superseded")) == 10_000
+    assert counts["late"] > 0 and counts["rejected"] > 0
+    assert data["s3"]["sequential"]["objects"] == data["s3"]["pooled"]["objects"] == 100
