@@ -64,6 +64,19 @@ class SpatialResult:
     bbox: np.ndarray | None = None
     lonlat: RaggedPolygons | None = None
 
+    @classmethod
+    def blank(cls, n: int, reasons: dict[int, list[tuple[Reason, str]]]) -> SpatialResult:
+        """n rows with nothing computed yet, to be filled lane by lane."""
+        return cls(
+            np.full(n, None, dtype=object),
+            np.full(n, None, dtype=object),
+            np.full(n, "", dtype=object),
+            np.full(n, np.nan),
+            np.full(n, np.nan),
+            np.zeros(n, dtype=bool),
+            reasons,
+        )
+
     def wkb_of(self, rows: np.ndarray) -> list[bytes]:
         """WKB (2D, little-endian) of the target-CRS geometry of each row."""
         out = [None] * len(rows)
@@ -657,15 +670,7 @@ def check_parsed_geometries(
     n = len(texts)
     if polygons is None or len(polygons) == 0:
         return check_geometries(texts, crs_names, skip, rules)
-    result = SpatialResult(
-        np.full(n, None, dtype=object),
-        np.full(n, None, dtype=object),
-        np.full(n, "", dtype=object),
-        np.full(n, np.nan),
-        np.full(n, np.nan),
-        np.zeros(n, dtype=bool),
-        {},
-    )
+    result = SpatialResult.blank(n, {})
     in_array = np.zeros(n, dtype=bool)
     in_array[polygons.index] = True
     others = np.flatnonzero(~in_array)
@@ -749,15 +754,7 @@ def _check_ragged(rg: RaggedPolygons, crs_names: np.ndarray, rules: SpatialRules
     )
 
     source = rg.shapes()
-    result = SpatialResult(
-        np.full(n, None, dtype=object),
-        np.full(n, None, dtype=object),
-        np.full(n, "", dtype=object),
-        np.full(n, np.nan),
-        np.full(n, np.nan),
-        np.zeros(n, dtype=bool),
-        reasons,
-    )
+    result = SpatialResult.blank(n, reasons)
     invalid = np.zeros(n, dtype=bool)
     invalid[ok] = ~shapely.is_valid(source[ok])
     if invalid.any():
