@@ -240,11 +240,7 @@ def _check_shapes(
     type_ids[ok] = shapely.get_type_id(geoms[ok])
     allowed_ids = [_TYPE_IDS[t] for t in rules.allowed_types]
     wrong_type = ok & ~np.isin(type_ids, allowed_ids)
-    reject(
-        wrong_type,
-        Reason.GEOMETRY_TYPE_NOT_ALLOWED,
-        [f"{_TYPE_NAMES.get(int(t), t)} is not one of {list(rules.allowed_types)}" for t in type_ids[wrong_type]],
-    )
+    reject(wrong_type, Reason.GEOMETRY_TYPE_NOT_ALLOWED, _type_messages(type_ids[wrong_type], rules))
 
     repaired = np.zeros(n, dtype=bool)
     invalid = np.zeros(n, dtype=bool)
@@ -305,6 +301,10 @@ def _check_shapes(
     perimeter_m = np.full(n, np.nan)
     area_ha[ok], perimeter_m[ok] = geodesic_area_perimeter(wgs84[ok])
     return SpatialResult(target, wgs84, source_names, area_ha / 10_000.0, perimeter_m, repaired, reasons)
+
+
+def _type_messages(type_ids: np.ndarray, rules: SpatialRules) -> list[str]:
+    return [f"{_TYPE_NAMES.get(int(t), t)} is not one of {list(rules.allowed_types)}" for t in type_ids]
 
 
 def _non_finite(geoms: np.ndarray, ok: np.ndarray) -> np.ndarray:
@@ -747,11 +747,7 @@ def _check_ragged(rg: RaggedPolygons, crs_names: np.ndarray, rules: SpatialRules
     type_ids = np.where(rg.multi, _TYPE_IDS["MultiPolygon"], _TYPE_IDS["Polygon"])
     allowed_ids = [_TYPE_IDS[t] for t in rules.allowed_types]
     wrong_type = ok & ~np.isin(type_ids, allowed_ids)
-    reject(
-        wrong_type,
-        Reason.GEOMETRY_TYPE_NOT_ALLOWED,
-        [f"{_TYPE_NAMES[int(t)]} is not one of {list(rules.allowed_types)}" for t in type_ids[wrong_type]],
-    )
+    reject(wrong_type, Reason.GEOMETRY_TYPE_NOT_ALLOWED, _type_messages(type_ids[wrong_type], rules))
 
     source = rg.shapes()
     result = SpatialResult.blank(n, reasons)
