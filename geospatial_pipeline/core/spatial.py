@@ -264,12 +264,7 @@ def _check_shapes(
     # CRS groups: one transformer per distinct source CRS in the chunk.
     source_names = np.full(n, "", dtype=object)
     wgs84 = np.full(n, None, dtype=object)
-    for crs_text in map(str, np.unique(crs_names[ok].astype(str))):
-        group = ok & (crs_names == crs_text)
-        crs, name = resolve_crs(crs_text)
-        if crs is None:
-            reject(group, Reason.CRS_UNKNOWN, f"CRS {crs_text!r} is not known to PROJ: {name}")
-            continue
+    for crs_text, crs, name, group in _crs_groups(crs_names, ok, reject):
         source_names[group] = name
         outside, message = _outside_area_of_use(geoms[group], crs, crs_text)
         outside_mask = np.zeros(n, dtype=bool)
@@ -301,6 +296,17 @@ def _check_shapes(
     perimeter_m = np.full(n, np.nan)
     area_ha[ok], perimeter_m[ok] = geodesic_area_perimeter(wgs84[ok])
     return SpatialResult(target, wgs84, source_names, area_ha / 10_000.0, perimeter_m, repaired, reasons)
+
+
+def _crs_groups(crs_names: np.ndarray, ok: np.ndarray, reject):
+    """(text, CRS, short name, row mask) per distinct source CRS; rows of an unknown CRS are rejected."""
+    for crs_text in map(str, np.unique(crs_names[ok].astype(str))):
+        group = ok & (crs_names == crs_text)
+        crs, name = resolve_crs(crs_text)
+        if crs is None:
+            reject(group, Reason.CRS_UNKNOWN, f"CRS {crs_text!r} is not known to PROJ: {name}")
+            continue
+        yield crs_text, crs, name, group
 
 
 def _type_messages(type_ids: np.ndarray, rules: SpatialRules) -> list[str]:
@@ -769,12 +775,7 @@ def _check_ragged(rg: RaggedPolygons, crs_names: np.ndarray, rules: SpatialRules
     # CRS groups, as in _check_shapes; coordinates of each group are transformed once.
     lonlat = rg.coords.copy()
     vertex_row = np.repeat(np.arange(n), nverts)
-    for crs_text in map(str, np.unique(crs_names[ok].astype(str))):
-        group = ok & (crs_names == crs_text)
-        crs, name = resolve_crs(crs_text)
-        if crs is None:
-            reject(group, Reason.CRS_UNKNOWN, f"CRS {crs_text!r} is not known to PROJ: {name}")
-            continue
+    for crs_text, crs, name, group in _crs_groups(crs_names, ok, reject):
         result.source_crs[group] = name
         in_group = group[vertex_row]
         group_offsets = _offsets(nverts[group])
