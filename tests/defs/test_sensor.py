@@ -28,6 +28,7 @@ from geospatial_pipeline.defs.sensors import (
 )
 from geospatial_pipeline.lake import keys
 from geospatial_pipeline.settings import load_settings
+from tests.conftest import use_fake_aws
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 D1, D2, D3 = "2025-01-01", "2025-01-02", "2025-01-03"
@@ -67,12 +68,7 @@ def backend(request, tmp_path, monkeypatch):
     """The lake's backend; for S3 a moto bucket (in-process, no network) that lives for the whole test."""
     with ExitStack() as stack:
         if request.param == "s3":
-            for var, value in {
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_DEFAULT_REGION": "us-east-1",
-            }.items():
-                monkeypatch.setenv(var, value)
+            use_fake_aws(monkeypatch)
             stack.enter_context(mock_aws())
             boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
         yield request.param

@@ -9,6 +9,7 @@ from pathlib import Path
 import boto3
 
 from geospatial_pipeline.lake.store import LocalStore, ObjectStore, S3Store
+from tests.conftest import use_fake_aws
 
 BUCKET = "geo-test-data"
 PREFIX = "pipelines/fields"
@@ -45,12 +46,7 @@ def backend(kind: str, tmp_path: Path, monkeypatch) -> Iterator[tuple[dict, Obje
         lake = tmp_path / "lake"
         yield {"local_lake_path": lake}, LocalStore(lake)
         return
-    for var, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(var, value)
+    use_fake_aws(monkeypatch)
     overrides = {"s3_bucket": BUCKET, "s3_prefix": PREFIX, "s3_region": "us-east-1"}
     if kind == "mock_aws":
         from moto import mock_aws

@@ -8,6 +8,7 @@ import pytest
 
 from geospatial_pipeline.lake import keys
 from geospatial_pipeline.lake.store import LocalStore, ObjectStoreError, S3Store
+from tests.conftest import use_fake_aws
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -18,8 +19,7 @@ def store(request, tmp_path, monkeypatch):
     import boto3
     from moto import mock_aws
 
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    use_fake_aws(monkeypatch)
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket="lake-bucket")
@@ -84,8 +84,7 @@ def test_s3_keys_live_under_the_prefix(tmp_path, monkeypatch):
     import boto3
     from moto import mock_aws
 
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    use_fake_aws(monkeypatch)
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket="bucket-one")

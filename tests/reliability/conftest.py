@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reliability_support import FIXTURES  # noqa: E402
 
 from geospatial_pipeline.settings import PipelineSettings, load_settings  # noqa: E402
+from tests.conftest import use_fake_aws  # noqa: E402
 
 
 @pytest.fixture
@@ -31,12 +32,7 @@ def settings_for() -> Callable[..., PipelineSettings]:
 @pytest.fixture
 def aws_env(monkeypatch):
     """Dummy credentials for the local S3 server; no shared config, no instance metadata lookups."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    use_fake_aws(monkeypatch)
 
 
 @pytest.fixture(scope="module")
