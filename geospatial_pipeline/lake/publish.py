@@ -1,9 +1,11 @@
 """One partition run: stream the landing batch through the rules and publish every outcome.
 
 Order of effects, so a reader never sees a half-published partition: nothing is written until the whole
-batch is classified and the counts balance; then late objects and batches, quarantine, the partition's
-GeoParquet, and the manifest last. Each object is written atomically; a re-run overwrites the same keys
-with the same bytes.
+batch is classified and the counts balance. Then two lanes run side by side, because the per-field late
+objects are file-system or request bound while the GeoParquet build is CPU bound: one writes, per intended
+date, the late objects and then that date's batch; the other the quarantine and the partition's GeoParquet.
+The manifest is written last, after both. Each object is written atomically; a re-run overwrites the same
+keys with the same bytes.
 """
 
 from __future__ import annotations
@@ -202,29 +204,42 @@ def run_partition(
         del on_time_keys, late_keys, all_late_keys, late_won, accepted_seqs
         _release_freed_memory()
 
-        # --- publish: late objects and batches, quarantine, GeoParquet, manifest (last) ---
-        late_outputs = _publish_late(store, late, keep, late_dates, partition, target_crs, limits, work, report)
+        # --- publish: (late objects, batches) beside (quarantine, GeoParquet); the manifest last ---
+        # The partition = its own on-time fields + every late field stored for it, latest arrival winning;
+        # its own batch is still being written by the other lane, so those rows come from the spool.
+        own_late = _own_late_rows(late, keep, partition) if partition in late_dates else None
+        late_lane = _LateLane(store, late, keep, late_dates, partition, target_crs, limits, work, report)
+        try:
+            rejected_info = store.put_file(keys.rejected_key(partition), rejected_path, "application/geo+json-seq")
+            merged, merged_listing = _stored_late_rows(store, partition, own_late)
+            del own_late
+            merged_seq = _merge_seqs(merged)
+            final = winners(_concat([own_keys, _with_seq(merged.select(KEY_COLUMNS[:-1]), merged_seq)]))
+            del own_keys
+            keep_on_time = np.intersect1d(own_on_time, final, assume_unique=True)
+            # The late rows that win go to disk in merge order: the GeoParquet build streams them back.
+            merged_kept = _Spool(work / "merged_late.parquet", ROW_SCHEMA)
+            _spool_merged(merged_kept, merged, merged_seq, final)
+            del merged, merged_seq
+            _release_freed_memory()
+            fields_info, geo, rows = write_grouped_geoparquet(
+                store,
+                keys.fields_key(partition),
+                lambda columns: _published_tables(on_time, keep_on_time, merged_kept, columns),
+                target_crs,
+                work,
+            )
+        except BaseException:
+            late_lane.join(raise_error=False)  # this error, not the lane's (often the same root cause)
+            raise
+        late_outputs = late_lane.join()
         _release_freed_memory()
-        rejected_info = store.put_file(keys.rejected_key(partition), rejected_path, "application/geo+json-seq")
-
-        # The partition = its own on-time fields + every late field stored for it, latest arrival winning.
-        merged, report.merged_late_batches = _stored_late_rows(store, partition)
-        final = winners(_concat([own_keys, merged.select(KEY_COLUMNS)]))
-        del own_keys
-        _release_freed_memory()
-        keep_on_time = np.intersect1d(own_on_time, final, assume_unique=True)
-        merged_kept = merged.filter(pa.array(np.isin(merged["seq"].to_numpy(), final)))
-        fields_info, geo, rows = write_grouped_geoparquet(
-            store,
-            keys.fields_key(partition),
-            lambda columns: _published_tables(on_time, keep_on_time, merged_kept, columns),
-            target_crs,
-            work,
-        )
+        report.merged_late_batches = _with_own_batch(merged_listing, late_outputs["late_batches"], partition)
         counts["published_rows"] = rows
-        counts["merged_late"] = merged_kept.num_rows
+        counts["merged_late"] = merged_kept.rows
         counts["late_replaced_on_time"] = int(len(own_on_time) - len(keep_on_time))
-        report.late_merge = _late_merge_summary(store, partition, report.merged_late_batches, merged_kept)
+        detected = [d for t in merged_kept.batches(columns=["detected_in"]) for d in t["detected_in"].to_pylist()]
+        report.late_merge = _late_merge_summary(store, partition, report.merged_late_batches, detected)
         report.counts = counts
         report.geo = geo
         report.preview = _preview(on_time, keep_on_time, merged_kept)
@@ -533,6 +548,45 @@ def _publish_late(
     return {"late_batches": batch_keys, "late_objects": object_count}
 
 
+class _LateLane:
+    """_publish_late on a thread of its own, started at once; join() returns its outputs or raises its error.
+
+    Its work is mostly the kernel's or the network's (two small objects per late field), so it overlaps
+    with the CPU-bound GeoParquet build on the caller's thread."""
+
+    def __init__(self, *args) -> None:
+        self._result: dict | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=args, name="late-objects", daemon=True)
+        self._thread.start()
+
+    def _run(self, *args) -> None:
+        try:
+            self._result = _publish_late(*args)
+        except BaseException as exc:  # raised on the caller's thread by join()
+            self._error = exc
+
+    def join(self, raise_error: bool = True) -> dict:
+        self._thread.join()
+        if self._error is not None and raise_error:
+            raise self._error
+        return self._result or {}
+
+
+def _own_late_rows(late: _Spool, keep: np.ndarray, partition: dt.date) -> pa.Table:
+    """The rows of this run's late batch for its own partition, exactly as that batch file will hold them."""
+    day = pa.scalar(partition, pa.date32())
+    tables = [t.filter(pc.equal(t["processing_date"], day)) for t in late.batches(keep)]
+    tables = [t.select(FIELD_SCHEMA.names).cast(FIELD_SCHEMA) for t in tables if t.num_rows]
+    return pa.concat_tables(tables) if tables else FIELD_SCHEMA.empty_table()
+
+
+def _with_own_batch(listing: list[dict], written: list[dict], partition: dt.date) -> list[dict]:
+    """The merged-batch listing with the etag of the batch this run wrote for its own partition."""
+    own = {b["key"]: b["etag"] for b in written if b["key"] == keys.late_batch_key(partition, partition)}
+    return [{**entry, "etag": own[entry["key"]]} if entry["etag"] is None else entry for entry in listing]
+
+
 def _late_object_winners(
     store: ObjectStore, rows: pa.Table, intended: dt.date, partition: dt.date, rival: dict | None = None
 ) -> pa.Table:
@@ -566,27 +620,58 @@ def _stored_rivals(store: ObjectStore, intended: dt.date, partition: dt.date) ->
     return best
 
 
-def _stored_late_rows(store: ObjectStore, partition: dt.date) -> tuple[pa.Table, list[dict]]:
-    """Every late batch stored for this partition (the one this run just wrote included)."""
+def _stored_late_rows(
+    store: ObjectStore, partition: dt.date, own: pa.Table | None = None
+) -> tuple[pa.Table, list[dict]]:
+    """Every late batch stored for this partition; with `own`, this run's batch for it is those rows
+    instead of what the store holds (the late lane may not have replaced it yet). Its listing entry then
+    has no etag until _with_own_batch fills it in."""
     tables, listing = [], []
+    own_key = keys.late_batch_key(partition, partition)
     for info in store.list(keys.late_batches_prefix(partition)):
-        if keys.parse_late_batch_key(info.key) is None:
+        if keys.parse_late_batch_key(info.key) is None or (own is not None and info.key == own_key):
             continue
         with store.open(info.key) as f:
             tables.append(pq.read_table(pa.BufferReader(f.read())).select(ROW_SCHEMA.names[:-1]))
         listing.append({"key": info.key, "etag": info.etag, "rows": tables[-1].num_rows})
+    if own is not None:
+        tables.append(own)
+        listing.append({"key": own_key, "etag": None, "rows": own.num_rows})
+        listing.sort(key=lambda entry: entry["key"])
     if not tables:
-        return ROW_SCHEMA.empty_table(), listing
-    merged = pa.concat_tables(tables)
-    merged = merged.take(pc.sort_indices(merged, [("detected_in", "ascending"), ("field_id", "ascending")]))
-    # Sequence numbers after every input record, so ties between copies resolve deterministically.
-    seq = np.arange(MERGED_SEQ_BASE, MERGED_SEQ_BASE + merged.num_rows, dtype=np.int64)
-    return merged.append_column("seq", pa.array(seq)), listing
+        return FIELD_SCHEMA.empty_table(), listing
+    return pa.concat_tables(tables), listing
 
 
-def _late_merge_summary(
-    store: ObjectStore, partition: dt.date, batches: list[dict], merged: pa.Table
-) -> dict:
+def _merge_seqs(merged: pa.Table) -> np.ndarray:
+    """Per stored late row, its sequence number: after every input record, in (detected_in, field_id)
+    order, so ties between copies resolve the same way whatever order the batches were listed in."""
+    order = pc.sort_indices(
+        merged.select(["detected_in", "field_id"]), [("detected_in", "ascending"), ("field_id", "ascending")]
+    )
+    seq = np.empty(merged.num_rows, dtype=np.int64)
+    seq[order.to_numpy()] = np.arange(MERGED_SEQ_BASE, MERGED_SEQ_BASE + merged.num_rows, dtype=np.int64)
+    return seq
+
+
+def _with_seq(table: pa.Table, seq: np.ndarray) -> pa.Table:
+    return table.append_column("seq", pa.array(seq, pa.int64()))
+
+
+MERGE_SPOOL_ROWS = 16_384
+
+
+def _spool_merged(spool: _Spool, merged: pa.Table, seq: np.ndarray, keep: np.ndarray) -> None:
+    """The rows of `merged` whose seq is in `keep`, in seq order, appended a slice at a time."""
+    rows = np.argsort(seq)
+    rows = rows[np.isin(seq[rows], keep)]
+    for start in range(0, len(rows), MERGE_SPOOL_ROWS):
+        take = rows[start : start + MERGE_SPOOL_ROWS]
+        spool.append(_with_seq(merged.take(pa.array(take)), seq[take]))
+    spool.close()
+
+
+def _late_merge_summary(store: ObjectStore, partition: dt.date, batches: list[dict], detected: list) -> dict:
     """Which late batches this run merged for the first time, from the previous manifest of the partition.
 
     Marks each entry of `batches` with `merged_before`; counts the published late rows by the same split.
@@ -602,7 +687,6 @@ def _late_merge_summary(
         batch["merged_before"] = (batch["key"], batch["etag"]) in previous
         if not batch["merged_before"]:
             new_keys.add(batch["key"])
-    detected = merged["detected_in"].to_pylist() if merged.num_rows else []
     rows_new = sum(1 for d in detected if keys.late_batch_key(partition, d) in new_keys)
     return {
         "previous_run_id": previous_run,
@@ -617,16 +701,17 @@ def _seqs(tables: list[pa.Table]) -> np.ndarray:
 
 
 def _published_tables(
-    on_time: _Spool, keep: np.ndarray, merged: pa.Table, columns: list[str] | None = None
+    on_time: _Spool, keep: np.ndarray, merged: _Spool, columns: list[str] | None = None
 ) -> Iterator[pa.Table]:
     yield from on_time.batches(keep, columns)
-    if merged.num_rows:
-        flag = pa.array(np.ones(merged.num_rows, dtype=bool))
-        late = merged.set_column(merged.schema.get_field_index("arrived_late"), "arrived_late", flag)
-        yield late if columns is None else late.select(list(dict.fromkeys([*columns, "seq"])))
+    for late in merged.batches(columns=columns):
+        if "arrived_late" in late.column_names:
+            flag = pa.array(np.ones(late.num_rows, dtype=bool))
+            late = late.set_column(late.schema.get_field_index("arrived_late"), "arrived_late", flag)
+        yield late
 
 
-def _preview(on_time: _Spool, keep: np.ndarray, merged: pa.Table, limit: int = 10) -> list[dict]:
+def _preview(on_time: _Spool, keep: np.ndarray, merged: _Spool, limit: int = 10) -> list[dict]:
     cols = ["field_id", "processing_date", "arrival_time", "arrived_late", "area_ha", "source_crs"]
     rows: list[dict] = []
     for table in _published_tables(on_time, keep, merged):

@@ -195,18 +195,31 @@ _GROUPED_SCHEMA = FIELD_SCHEMA.append(pa.field("seq", pa.int64(), nullable=False
 
 
 def spatial_groups(centres: np.ndarray, size: int) -> np.ndarray:
-    """Group number of each point: ranked along a Hilbert curve over their extent, `size` per group."""
+    """Group number of each point: ranked along a Hilbert curve over their extent, `size` per group.
+
+    The curve positions are computed a block of points at a time: the temporaries of the bit loop stay a
+    few MB however many millions of rows the partition has."""
     n = len(centres)
     finite = np.isfinite(centres).all(axis=1)
-    lo = np.nanmin(np.where(finite[:, None], centres, np.inf), axis=0)
-    hi = np.nanmax(np.where(finite[:, None], centres, -np.inf), axis=0)
+    inside = centres[finite]
+    lo = inside.min(axis=0) if len(inside) else np.zeros(2, centres.dtype)
+    hi = inside.max(axis=0) if len(inside) else np.zeros(2, centres.dtype)
+    del inside
     span = np.where(hi > lo, hi - lo, 1.0)
     side = (1 << _HILBERT_ORDER) - 1
-    cells = np.clip(np.nan_to_num((centres - lo) / span * side, nan=0.0), 0, side).astype(np.int64)
-    rank = np.argsort(_hilbert(cells[:, 0], cells[:, 1]), kind="stable")
+    positions = np.empty(n, dtype=np.int64)
+    for start in range(0, n, _HILBERT_BLOCK):
+        block = centres[start : start + _HILBERT_BLOCK]
+        cells = np.clip(np.nan_to_num((block - lo) / span * side, nan=0.0), 0, side).astype(np.int64)
+        positions[start : start + len(block)] = _hilbert(cells[:, 0], cells[:, 1])
+    rank = np.argsort(positions, kind="stable")
+    del positions
     group = np.empty(n, dtype=np.int64)
     group[rank] = np.arange(n) // size
     return group
+
+
+_HILBERT_BLOCK = 1 << 18
 
 
 _HILBERT_ORDER = 16

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -230,7 +231,9 @@ def test_late_objects_do_not_depend_on_which_partition_ran_last(tmp_path, settin
     assert published["data"].to_pylist() == ['{"marker":"later-arrival"}']
 
 
-def test_publish_order_is_late_objects_then_batches_quarantine_geoparquet_and_the_manifest_last(tmp_path, settings_for):
+def test_publish_order_each_batch_after_its_late_objects_and_the_manifest_once_and_last(tmp_path, settings_for):
+    """The two lanes interleave freely (late objects and batches beside quarantine and GeoParquet); what a
+    reader relies on is fixed: a date's batch after all of its per-field objects, the manifest last."""
     lake = seed_raw(tmp_path / "lake")
     settings = settings_for()
     for date in FIXTURE_DATES[:2]:
@@ -239,20 +242,56 @@ def test_publish_order_is_late_objects_then_batches_quarantine_geoparquet_and_th
     report = run(recording, "2025-01-03", settings)
 
     written = recording.written
-    # Quarantine, GeoParquet, then the manifest, once and last; before them only late objects and batches.
-    assert written[-3:] == [
-        keys.rejected_key("2025-01-03"),
-        keys.fields_key("2025-01-03"),
-        keys.manifest_key("2025-01-03"),
-    ]
-    assert all(k.startswith("late_data/") for k in written[:-3])
-    # Each late batch comes after every per-field object of its intended date.
-    batches = [k for k in written if k.startswith(keys.LATE_BATCHES_PREFIX)]
-    assert len(batches) == 2 and len(written) - 3 - len(batches) == 2 * report.counts["late"] == 4
+    assert written[-1] == keys.manifest_key("2025-01-03")
+    assert written.count(keys.manifest_key("2025-01-03")) == 1
+    assert written.count(keys.rejected_key("2025-01-03")) == written.count(keys.fields_key("2025-01-03")) == 1
+    late = [k for k in written if k.startswith("late_data/")]
+    assert len(late) == len(written) - 3
+    batches = [k for k in late if k.startswith(keys.LATE_BATCHES_PREFIX)]
+    assert len(batches) == 2 and len(late) - len(batches) == 2 * report.counts["late"] == 4
     for batch in batches:
         intended = keys.parse_late_batch_key(batch)[0]
         objects = [i for i, k in enumerate(written) if k.startswith(f"late_data/{intended}/")]
         assert objects and max(objects) < written.index(batch)
+
+
+def test_the_late_lane_runs_beside_the_geoparquet_build(tmp_path, settings_for, monkeypatch):
+    """Late objects are still being written while the partition's GeoParquet is: the overlap is real."""
+    lake = seed_raw(tmp_path / "lake")
+    settings = settings_for()
+    for date in FIXTURE_DATES[:2]:
+        run(LocalStore(lake), date, settings)
+    geoparquet_started, objects_seen_started = threading.Event(), threading.Event()
+    real_write_late_objects, real_grouped = publish.write_late_objects, publish.write_grouped_geoparquet
+
+    def slow_late_objects(store, table, concurrency):
+        objects_seen_started.set()
+        assert geoparquet_started.wait(10), "the GeoParquet build waited for the late objects"
+        return real_write_late_objects(store, table, concurrency)
+
+    def flagged_grouped(*args, **kwargs):
+        geoparquet_started.set()
+        return real_grouped(*args, **kwargs)
+
+    monkeypatch.setattr(publish, "write_late_objects", slow_late_objects)
+    monkeypatch.setattr(publish, "write_grouped_geoparquet", flagged_grouped)
+    report = run(LocalStore(lake), "2025-01-03", settings)
+    assert objects_seen_started.is_set() and report.outputs["late_objects"] == 4
+
+
+def test_a_failing_late_lane_fails_the_run_without_a_manifest(tmp_path, settings_for, monkeypatch):
+    lake = seed_raw(tmp_path / "lake")
+    settings = settings_for()
+    for date in FIXTURE_DATES[:2]:
+        run(LocalStore(lake), date, settings)
+
+    def broken(store, table, concurrency):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(publish, "write_late_objects", broken)
+    with pytest.raises(OSError, match="disk full"):
+        run(LocalStore(lake), "2025-01-03", settings)
+    assert manifest_of(LocalStore(lake), "2025-01-03") is None
 
 
 def test_counts_that_do_not_add_up_publish_nothing(tmp_path, settings_for, monkeypatch):
