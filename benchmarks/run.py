@@ -242,14 +242,16 @@ def child_s3(p: dict) -> dict:
         ).get_client()
         client.create_bucket(Bucket="bench")
         rows = pq.read_table(p["sample"])
-        results = {}
-        for label, concurrency in (("sequential", 1), ("pooled", p["concurrency"])):
-            store = S3Store(client, "bench", prefix=label)
-            t, c = time.perf_counter(), time.process_time()
-            written = len(write_late_objects(store, rows, concurrency))
-            wall, cpu = time.perf_counter() - t, time.process_time() - c
-            results[label] = {"objects": written, "wall_s": wall, "cpu_s": cpu, "concurrency": concurrency}
-        return results
+        runs: dict[str, list[dict]] = {"sequential": [], "pooled": []}
+        # Alternating rounds, so a slow spell of the machine hits both modes alike; medians are reported.
+        for round_no in range(p.get("rounds", 3)):
+            for label, concurrency in (("sequential", 1), ("pooled", p["concurrency"])):
+                store = S3Store(client, "bench", prefix=f"{label}-{round_no}")
+                t, c = time.perf_counter(), time.process_time()
+                written = len(write_late_objects(store, rows, concurrency))
+                wall, cpu = time.perf_counter() - t, time.process_time() - c
+                runs[label].append({"objects": written, "wall_s": wall, "cpu_s": cpu, "concurrency": concurrency})
+        return {label: {**_median_run(r), "wall_runs": [x["wall_s"] for x in r]} for label, r in runs.items()}
     finally:
         server.stdin.close()
         server.wait(timeout=30)
@@ -291,6 +293,21 @@ CHILDREN = {
 }
 
 
+def _median_run(runs: list[dict]) -> dict:
+    """The run with the median wall time (the lower middle one for an even count)."""
+    return sorted(runs, key=lambda r: r["wall_s"])[(len(runs) - 1) // 2]
+
+
+def run_repeated(kind: str, repeat: int, **params) -> dict:
+    """`repeat` runs of a step: the median run's figures, every run's wall time, the highest peak RSS."""
+    runs = [run_child(kind, **params) for _ in range(max(1, repeat))]
+    return {
+        **_median_run(runs),
+        "wall_runs": [r["wall_s"] for r in runs],
+        "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
+    }
+
+
 def run_child(kind: str, **params) -> dict:
     env = dict(os.environ, PYTHONPATH=str(REPO), AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
     env.pop("AWS_PROFILE", None)
@@ -315,19 +332,23 @@ def measure(records: int, args: argparse.Namespace, *, baselines: bool, extras: 
     say = (lambda msg: print(f"  [{records:,}] {msg}", file=sys.stderr, flush=True)) if args.verbose else None
     if baselines:
         say and say("I/O floor")
-        out["floor"] = run_child("floor", source=str(source), mode="json")
-        out["raw"] = run_child("floor", source=str(source), mode="raw")
+        out["floor"] = run_repeated("floor", args.repeat, source=str(source), mode="json")
+        out["raw"] = run_repeated("floor", args.repeat, source=str(source), mode="raw")
         if not args.skip_reference:
             say and say("per-record reference")
             out["reference"] = run_child("reference", source=str(source))
     say and say("pipeline")
     sample = args.cache / f"late-sample-{records}-s{args.seed}.parquet"
-    out["pipeline"] = run_child(
-        "pipeline", source=str(source), sample=str(sample) if extras else "", sample_rows=args.s3_objects // 2
+    out["pipeline"] = run_repeated(
+        "pipeline",
+        args.repeat if baselines else 1,
+        source=str(source),
+        sample=str(sample) if extras else "",
+        sample_rows=args.s3_objects // 2,
     )
     if extras and not args.skip_s3:
         say and say("S3 late objects")
-        out["s3"] = run_child("s3", sample=str(sample), concurrency=args.s3_concurrency)
+        out["s3"] = run_child("s3", sample=str(sample), concurrency=args.s3_concurrency, rounds=args.s3_rounds)
     if extras and not args.skip_dagster:
         dagster_source = generate(
             batch_path(args.cache, args.dagster_records, args.seed), args.dagster_records, args.seed
@@ -374,6 +395,14 @@ def table(results: list[dict]) -> str:
             f"- {n:,} records ({res['input_mib']:,.0f} MiB): {pipe['counts']['late']:,} late, "
             f"{pipe['counts']['rejected']:,} rejected, {pipe['late_objects']:,} late objects; {phases}"
         )
+        if len(pipe.get("wall_runs", [])) > 1:
+            runs = {"pipeline": pipe, "I/O floor": res.get("floor")}
+            walls = "; ".join(
+                f"{name} " + ", ".join(f"{w:.1f}" for w in r["wall_runs"]) + " s"
+                for name, r in runs.items()
+                if r and r.get("wall_runs")
+            )
+            notes.append(f"  median of {len(pipe['wall_runs'])} runs each ({walls})")
         if "s3" in res:
             s3 = res["s3"]
             seq, pooled = s3["sequential"], s3["pooled"]
@@ -381,7 +410,8 @@ def table(results: list[dict]) -> str:
             cpu_ms = {k: 1000 * v["cpu_s"] / v["objects"] for k, v in s3.items()}
             total = pipe["late_objects"]
             notes.append(
-                f"- S3 late objects (moto server on 127.0.0.1, {seq['objects']:,} objects): sequential "
+                f"- S3 late objects (moto server on 127.0.0.1, {seq['objects']:,} objects, median of "
+                f"{len(seq.get('wall_runs', [1]))} alternating rounds): sequential "
                 f"{rate['sequential']:,.0f}/s, pooled ({pooled['concurrency']} threads) {rate['pooled']:,.0f}/s = "
                 f"{rate['pooled'] / rate['sequential']:.2f}x; client CPU {cpu_ms['sequential']:.2f} ms/object "
                 f"sequential, {cpu_ms['pooled']:.2f} ms/object pooled; all {total:,} objects of this batch ≈ "
@@ -431,6 +461,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="generated batches are kept here")
     parser.add_argument("--s3-objects", type=int, default=2_000, help="late objects PUT in the S3 step")
     parser.add_argument("--s3-concurrency", type=int, default=16)
+    parser.add_argument("--s3-rounds", type=int, default=3, help="alternating sequential/pooled rounds (median)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of the floor and the pipeline per size (median reported)"
+    )
     parser.add_argument("--dagster-records", type=int, default=10_000)
     parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument("--skip-s3", action="store_true")

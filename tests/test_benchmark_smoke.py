@@ -33,6 +33,10 @@ def test_benchmark_prints_its_table_at_10k(tmp_path):
             "100",
             "--dagster-records",
             "2000",
+            "--repeat",
+            "2",
+            "--s3-rounds",
+            "2",
             "--cache",
             str(tmp_path / "cache"),
             "--json",
@@ -62,3 +66,7 @@ def test_benchmark_prints_its_table_at_10k(tmp_path):
     assert sum(counts[k] for k in ("on_time", "late", "rejected", "superseded")) == 10_000
     assert counts["late"] > 0 and counts["rejected"] > 0
     assert data["s3"]["sequential"]["objects"] == data["s3"]["pooled"]["objects"] == 100
+    # medians: every run kept, the reported one is the lower middle
+    for step in (data["pipeline"], data["floor"], data["s3"]["sequential"], data["s3"]["pooled"]):
+        assert len(step["wall_runs"]) == 2 and step["wall_s"] == min(step["wall_runs"])
+    assert "median of 2 runs each" in out and "median of 2 alternating rounds" in out

@@ -216,10 +216,13 @@ def test_property_columns_match_pydantic():
         assert got.valid[i] == (model is not None), items[i]
         if model is None:
             continue
-        assert got.field_id[i] == model.field_id
+        assert got.field_id[i].as_py() == model.field_id
         assert got.intended[i] == np.datetime64(model.processing_date, "D")
         assert got.arrival[i] == np.datetime64(model.arrival_time.replace(tzinfo=None), "us")
-        assert got.data[i] == orjson.dumps(model.data, option=orjson.OPT_SORT_KEYS)
+        assert got.data[i].as_py() == orjson.dumps(model.data, option=orjson.OPT_SORT_KEYS)
+    for i, item in enumerate(items):  # the CRS the geometry is read in, whether the properties are valid or not
+        crs = item.get("crs")
+        assert got.crs[i] == (crs if isinstance(crs, str) and crs else None), item
 
 
 def test_property_columns_leave_lenient_records_to_pydantic():

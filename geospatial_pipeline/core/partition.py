@@ -119,7 +119,9 @@ def classify_chunk(
         lambda i: f"intended date {intended[i]} is after the partition being processed ({partition})",
     )
 
-    crs_names = np.array([_crs_of(parsed.properties[i], parsed.collection_crs) for i in range(n)], dtype=object)
+    crs_names = np.full(n, parsed.collection_crs or DEFAULT_CRS, dtype=object)
+    named = props.crs != None  # noqa: E711 - elementwise comparison
+    crs_names[named] = props.crs[named]
     spatial = check_parsed_geometries(parsed.geometries, parsed.polygons, crs_names, structural, rules.spatial)
     for i, problems in spatial.reasons.items():
         reasons.setdefault(i, []).extend(problems)
@@ -128,30 +130,30 @@ def classify_chunk(
     rejected_mask[list(reasons)] = True
     accepted = ~rejected_mask
     seq = np.arange(first_seq, first_seq + n, dtype=np.int64)
+    lines = np.asarray(parsed.lines, dtype=np.int64)
     on_time_idx = np.flatnonzero(accepted & (timing == Timing.ON_TIME))
     late_idx = np.flatnonzero(accepted & (timing == Timing.LATE))
 
     def rows(sel: np.ndarray, late: bool) -> pa.Table:
         bounds = spatial.bounds_of(sel)
         columns = {
-            "field_id": pa.array([props.field_id[i] for i in sel], pa.string()),
+            "field_id": props.field_id.take(sel),
             "processing_date": pa.array(intended[sel], pa.date32()),
             "arrival_time": pa.array(arrival[sel], pa.timestamp("us", tz="UTC")),
             "arrived_late": pa.array(np.full(len(sel), late)),
             "detected_in": pa.array(np.full(len(sel), np.datetime64(partition, "D")), pa.date32()),
-            "late_reason": pa.array(
+            "late_reason": (
                 _late_reasons(intended[sel], arrival[sel], partition, rules.lateness_window)
                 if late
-                else [None] * len(sel),
-                pa.string(),
+                else pa.nulls(len(sel), pa.string())
             ),
-            "source_crs": pa.array(spatial.source_crs[sel].astype(str), pa.string()),
+            "source_crs": pa.array(spatial.source_crs[sel], pa.string()),
             "area_ha": pa.array(spatial.area_ha[sel]),
             "perimeter_m": pa.array(spatial.perimeter_m[sel]),
             "repaired": pa.array(spatial.repaired[sel]),
-            "data": pa.array([props.data[i] for i in sel], pa.binary()).cast(pa.string()),
-            "source_key": pa.array([parsed.source_key] * len(sel), pa.string()),
-            "source_line": pa.array(np.asarray(parsed.lines, dtype=np.int64)[sel]),
+            "data": _utf8_column(props.data.take(sel)),
+            "source_key": pa.repeat(pa.scalar(parsed.source_key, pa.string()), len(sel)),
+            "source_line": pa.array(lines[sel]),
             "geometry": pa.array(spatial.wkb_of(sel), pa.binary()),
             "bbox": pa.StructArray.from_arrays([pa.array(bounds[:, k]) for k in range(4)], fields=list(BBOX_TYPE)),
         }
@@ -170,23 +172,26 @@ def classify_chunk(
     return ChunkOutcome(rows(on_time_idx, False), rows(late_idx, True), rejected_lines, counts)
 
 
-def _late_reasons(intended: np.ndarray, arrival: np.ndarray, partition: dt.date, window: dt.timedelta) -> list[str]:
-    return [
-        late_reason(d, a.replace(tzinfo=dt.UTC), partition, window)
-        for d, a in zip(intended.astype(object), arrival.astype(object), strict=True)
-    ]
+def _late_reasons(intended: np.ndarray, arrival: np.ndarray, partition: dt.date, window: dt.timedelta) -> pa.Array:
+    """late_reason per row; the late rows are a small share of a batch, so one call each is cheap enough."""
+    rows = zip(intended.astype(object), arrival.astype(object), strict=True)
+    return pa.array([late_reason(d, a.replace(tzinfo=dt.UTC), partition, window) for d, a in rows], pa.string())
 
 
 @dataclass
 class PropertyColumns:
-    """Validated properties as columns; rows that are not `valid` have reasons in `problems`."""
+    """Validated properties as columns; rows that are not `valid` have reasons in `problems`.
+
+    Text columns are Arrow, so the output tables take their rows without a Python object per value.
+    """
 
     valid: np.ndarray
-    field_id: list[str | None]
+    field_id: pa.Array  # string, null where not valid
     intended: np.ndarray  # datetime64[D]
     arrival: np.ndarray  # datetime64[us], UTC
-    data: list[bytes | None]  # JSON text of `data`, keys sorted
+    data: pa.Array  # large_binary: JSON text of `data`, keys sorted; null where not valid
     problems: dict[int, list[tuple[Reason, str]]]
+    crs: np.ndarray  # the `crs` property where it is a non-empty string (valid or not), else None
 
 
 # What FieldProperties surely accepts, checked on whole columns (RE2 via Arrow): printable ASCII ids without
@@ -199,7 +204,10 @@ _FAST_DATE = rf"^{_DAY}$"
 _FAST_INSTANT = rf"^{_DAY}T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{{1,6}})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?$"
 _ZONED = r"(?:Z|[+-]\d\d:\d\d)$"
 _CRS_MAX_CHARS = 512
-_NO_DATA = object()
+# The string properties, read from every dict in one Arrow conversion (a missing key is null). Large types:
+# a chunk of long (invalid) values may pass 2 GiB, which 32-bit offsets cannot address.
+_STRING_PROPERTIES = pa.struct([(k, pa.large_string()) for k in ("field_id", "arrival_time", "processing_date", "crs")])
+_ABSENT_DATA: dict = {}  # a missing `data` is {}; never mutated
 
 
 def property_columns(items: list, rows: np.ndarray, lenient: list[int] = ()) -> PropertyColumns:
@@ -207,105 +215,133 @@ def property_columns(items: list, rows: np.ndarray, lenient: list[int] = ()) -> 
     n = len(items)
     out = PropertyColumns(
         np.zeros(n, dtype=bool),
-        [None] * n,
+        pa.nulls(n, pa.string()),
         np.full(n, np.datetime64("NaT"), dtype="datetime64[D]"),
         np.full(n, np.datetime64("NaT"), dtype="datetime64[us]"),
-        [None] * n,
+        pa.nulls(n, pa.large_binary()),
         {},
+        np.full(n, None, dtype=object),
     )
     candidates = rows.copy()
     candidates[list(lenient)] = False  # NaN and the like: only pydantic words those
-    fast = np.zeros(n, dtype=bool)
-    if candidates.any():
-        fast[candidates] = _fast_rows(items, np.flatnonzero(candidates), out)
-    slow = np.flatnonzero(rows & ~fast)
+    fast, ids, data = _fast_rows(items, np.flatnonzero(candidates), out)
+    for i in np.flatnonzero(~candidates).tolist():
+        crs = items[i].get("crs") if isinstance(items[i], dict) else None
+        out.crs[i] = crs if isinstance(crs, str) and crs else None
+    slow = np.flatnonzero(rows & ~out.valid)
+    slow_rows, slow_ids, slow_data = [], [], []
     if len(slow):
         models, problems = validate_properties([items[i] for i in slow])
-        for j, i in enumerate(slow):
+        for j, i in enumerate(slow.tolist()):
             model = models[j]
             if model is None:
-                out.problems[int(i)] = problems[j]
+                out.problems[i] = problems[j]
                 continue
             out.valid[i] = True
-            out.field_id[i] = model.field_id
             out.intended[i] = np.datetime64(model.processing_date, "D")
             out.arrival[i] = np.datetime64(model.arrival_time.replace(tzinfo=None), "us")
-            out.data[i] = orjson.dumps(model.data, option=orjson.OPT_SORT_KEYS)
+            slow_rows.append(i)
+            slow_ids.append(model.field_id)
+            slow_data.append(orjson.dumps(model.data, option=orjson.OPT_SORT_KEYS))
+    if len(fast) or slow_rows:  # fast rows first, then slow ones, each put at its row
+        at = np.full(n, -1, dtype=np.int64)
+        at[fast] = np.arange(len(fast))
+        at[slow_rows] = np.arange(len(fast), len(fast) + len(slow_rows))
+        at = pa.array(at, mask=at < 0)
+        out.field_id = pa.concat_arrays([ids, pa.array(slow_ids, pa.string())]).take(at)
+        out.data = pa.concat_arrays([data, pa.array(slow_data, pa.large_binary())]).take(at)
     return out
 
 
-def _fast_rows(items: list, rows: np.ndarray, out: PropertyColumns) -> np.ndarray:
-    """Fill `out` for the rows the fast checks accept; returns which of `rows` they were."""
-    fields = [
-        (p.get("field_id"), p.get("arrival_time"), p.get("processing_date"), p.get("crs"), p.get("data", _NO_DATA))
-        for p in (items[i] for i in rows.tolist())
-    ]
-    ids, arrivals, dates, crs, data = zip(*fields, strict=True) if fields else ((),) * 5
-    ok = np.ones(len(fields), dtype=bool)
-    texts: list[bytes | None] = [None] * len(fields)
-    dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
-    for j, value in enumerate(data):
-        if value is _NO_DATA:
-            texts[j] = _EMPTY_DATA
-        elif type(value) is dict:
-            try:
-                texts[j] = dumps(value, option=sort_keys)
-            except orjson.JSONEncodeError:
-                ok[j] = False
-        else:
-            ok[j] = False
+def _fast_rows(items: list, rows: np.ndarray, out: PropertyColumns) -> tuple[np.ndarray, pa.Array, pa.Array]:
+    """Fill `out` for the rows the fast checks accept, and `crs` for all `rows`.
 
-    def strings(values: tuple, nullable: bool = False) -> pa.Array:
+    Returns the accepted rows with their field ids and data texts; the caller places those two, so no
+    Python list per row is built here.
+    """
+    picked = items if len(rows) == len(items) else [items[i] for i in rows.tolist()]  # rows: distinct, sorted
+    ok = np.ones(len(picked), dtype=bool)
+
+    def strings(values: list) -> pa.Array:
         """Strings as Arrow (null where absent); any other type sends its row to pydantic."""
         try:
-            arr = pa.array(values, pa.string())
+            return pa.array(values, pa.large_string())
         except (pa.ArrowInvalid, pa.ArrowTypeError):
-            kept = [v if type(v) is str or v is None else None for v in values]
             ok[[j for j, v in enumerate(values) if not (type(v) is str or v is None)]] = False
-            arr = pa.array(kept, pa.string())
-        if not nullable:
-            ok[arr.is_null().to_numpy(zero_copy_only=False)] = False
-        return arr
+            return pa.array([v if type(v) is str else None for v in values], pa.large_string())
 
     def matches(arr: pa.Array, pattern: str) -> np.ndarray:
         return pc.fill_null(pc.match_substring_regex(arr, pattern), False).to_numpy(zero_copy_only=False)
 
-    id_arr, arrival_arr, date_arr, crs_arr = strings(ids), strings(arrivals), strings(dates), strings(crs, True)
-    ok &= matches(id_arr, _FAST_ID)
-    ok &= ~pc.fill_null(pc.is_in(id_arr, pa.array([".", ".."])), False).to_numpy(zero_copy_only=False)
+    try:
+        columns = pa.array(picked, _STRING_PROPERTIES).flatten()
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a value that is not a string: find it, column by column
+        columns = [strings([p.get(k) for p in picked]) for k in _STRING_PROPERTIES.names]
+    id_arr, arrival_arr, date_arr, crs_arr = columns
+    data = _data_texts(picked, ok)
+    ok &= matches(id_arr, _FAST_ID)  # an absent one too fails these three
+    ok &= ~pc.fill_null(pc.is_in(id_arr, pa.array([".", ".."], pa.large_string())), False).to_numpy(
+        zero_copy_only=False
+    )
     ok &= matches(arrival_arr, _FAST_INSTANT)
     ok &= matches(date_arr, _FAST_DATE)
-    crs_len = pc.fill_null(pc.utf8_length(crs_arr), 1).to_numpy(zero_copy_only=False)
-    ok &= (crs_len >= 1) & (crs_len <= _CRS_MAX_CHARS)
+    crs_len = pc.fill_null(pc.utf8_length(crs_arr), 0).to_numpy(zero_copy_only=False)
+    ok &= crs_arr.is_null().to_numpy(zero_copy_only=False) | ((crs_len >= 1) & (crs_len <= _CRS_MAX_CHARS))
+    named = np.flatnonzero(crs_len > 0)
+    out.crs[rows[named]] = crs_arr.take(named).to_numpy(zero_copy_only=False)
     sel = np.flatnonzero(ok)
+    none = (rows[:0], pa.array([], pa.string()), data[:0])
     if len(sel) == 0:
-        return ok
-    take = pa.array(sel)
-    # A naive instant is UTC (FieldProperties' rule); Arrow wants the zone spelled out.
-    instants = arrival_arr.take(take)
+        return none
+    # A naive instant is UTC (FieldProperties' rule); Arrow wants the zone spelled out. Accepted values are
+    # short: plain strings from here on.
+    instants = arrival_arr.take(sel).cast(pa.string())
     zoned = pc.match_substring_regex(instants, _ZONED)
     instants = pc.if_else(zoned, instants, pc.binary_join_element_wise(instants, pa.scalar("Z"), ""))
     try:
         arrival_us = instants.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy()
-        intended_days = date_arr.take(take).cast(pa.date32()).cast(pa.int32()).to_numpy()
+        intended_days = date_arr.take(sel).cast(pa.date32()).cast(pa.int32()).to_numpy()
     except (pa.ArrowInvalid, ValueError):  # e.g. 31 February: leave the whole chunk's verdicts to pydantic
-        return np.zeros(len(fields), dtype=bool)
+        return none
     target = rows[sel]
     out.valid[target] = True
     out.arrival[target] = arrival_us.astype("datetime64[us]")
     out.intended[target] = intended_days.astype("datetime64[D]")
-    for j, i in zip(sel.tolist(), target.tolist(), strict=True):
-        out.field_id[i] = ids[j]
-        out.data[i] = texts[j]
-    return ok
+    return target, id_arr.take(sel).cast(pa.string()), data.take(sel)
 
 
-_EMPTY_DATA = orjson.dumps({})
+def _data_texts(picked: list, ok: np.ndarray) -> pa.Array:
+    """orjson's sorted-keys text of each `data`; a row whose `data` is not an object is not `ok`."""
+    dumps, sort_keys, absent = orjson.dumps, orjson.OPT_SORT_KEYS, _ABSENT_DATA
+    try:
+        texts = pa.array([dumps(p.get("data", absent), option=sort_keys) for p in picked], pa.large_binary())
+    except orjson.JSONEncodeError:  # e.g. nested deeper than orjson writes: find the rows, one at a time
+        values = []
+        for p in picked:
+            try:
+                values.append(dumps(p.get("data", absent), option=sort_keys))
+            except orjson.JSONEncodeError:
+                values.append(None)
+        texts = pa.array(values, pa.large_binary())
+    # Of what JSON decodes to, only an object is written starting with "{".
+    ok &= pc.fill_null(pc.starts_with(texts, "{"), False).to_numpy(zero_copy_only=False)
+    return texts
 
 
-def _crs_of(props, collection_crs: str | None) -> str:
-    crs = props.get("crs") if isinstance(props, dict) else None
-    return crs if isinstance(crs, str) and crs else (collection_crs or DEFAULT_CRS)
+_MAX_ARRAY_BYTES = 2**31 - 1  # what the 32-bit offsets of a string array address
+
+
+def _utf8_column(texts: pa.Array) -> pa.ChunkedArray:
+    """large_binary UTF-8 texts as the published string type: one chunk, or more if they pass 2 GiB."""
+    if len(texts) == 0:
+        return pa.chunked_array([], pa.string())
+    ends = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
+    chunks, start = [], 0
+    while start < len(texts):
+        end = max(int(np.searchsorted(ends, ends[start] + _MAX_ARRAY_BYTES, side="right")) - 1, start + 1)
+        chunks.append(texts[start:end].cast(pa.string()))
+        start = end
+    return pa.chunked_array(chunks, pa.string())
 
 
 def reject_line(source_key: str, line: int, text: bytes, problems: list[tuple[Reason, str]]) -> bytes:

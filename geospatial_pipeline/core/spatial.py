@@ -627,6 +627,211 @@ def _flatten_block(items: list[tuple[int, bool, Any]]) -> tuple[RaggedPolygons, 
     return RaggedPolygons(index, multi, coords, ring_offsets, part_offsets, geom_offsets), []
 
 
+# --- The array lane from text: the `coordinates` values of a chunk's records, read from their bytes at once. ---
+
+_NUMBER_BYTES = b"0123456789+-.eE"
+_SPACE_BYTES = b" \t\r\n"
+# A value's structure: numbers go (deleted first), brackets, commas and the value separator "|" stay,
+# whitespace becomes "w" and any other byte "x".
+_STRUCTURE = bytes(c if c in b"[],|" else ord("w") if c in _SPACE_BYTES else ord("x") for c in range(256))
+# A value's numbers, as items of one JSON array: brackets become spaces, the value separator a comma.
+_TO_NUMBERS = bytes.maketrans(b"[]|", b"  ,")
+_OPEN, _CLOSE, _COMMA, _BAR, _POINT, _OTHER = b"[],|px"
+# Values whose numbers one orjson call reads.
+_NUMBERS_BATCH = 64
+
+
+def read_polygon_coordinates(values: list[bytes], multi: np.ndarray) -> tuple[np.ndarray, RaggedPolygons]:
+    """The JSON text of Polygon (or, where `multi`, MultiPolygon) `coordinates` values → which of them are
+    valid JSON and plain, as _flatten_block judges decoded ones, and their arrays (index: position in `values`).
+
+    Decoding coordinates into nested lists and walking those cost more than the rest of the parse. Here the
+    values are checked as text, together: nothing but numbers, whitespace, brackets and commas; brackets and
+    commas of plain polygons, each position "[,]" (_value_structure); no position with an empty side ("[,"
+    or ",]"). The numbers, with brackets made spaces, are read by one orjson call, the parser of the records,
+    so each double is the one the decoded lists hold, and so a malformed number, or a number outside a
+    position (then two numbers with no comma between), fails. A value that fails is left out and the others
+    read all the same, so that a bad record costs its neighbours nothing.
+    """
+    m = len(values)
+    taken = np.zeros(m, dtype=bool)
+    if m == 0:
+        return taken, _concat_ragged([])
+    joined = b"|".join(values)
+    shape = joined.translate(_STRUCTURE, _NUMBER_BYTES)
+    compact = joined
+    if b"w" in shape:
+        shape = shape.translate(None, b"w")
+        compact = joined.translate(None, _SPACE_BYTES)
+    shape = shape.replace(b"[,]", b"p")
+    r = np.frombuffer(shape, np.uint8)
+    bars = np.flatnonzero(r == _BAR)
+    ends = _with_end(bars, len(r))
+    starts = np.concatenate([[0], bars + 1])
+    if not (
+        len(bars) == m - 1 and (ends > starts).all() and (r[starts] == _OPEN).all() and (r[ends - 1] == _CLOSE).all()
+    ):  # a "|" in a value, or a value not in brackets: never one from reading._coordinates_span
+        return _read_subset(values, multi, [_passes_text_checks(v) for v in values])
+
+    bad = np.zeros(m, dtype=bool)
+    if b"x" in shape:  # strings, literals, objects
+        bad[np.searchsorted(bars, np.flatnonzero(r == _OTHER))] = True
+    for pair in (b"pp", b",,"):
+        bad[np.searchsorted(bars, _pairs_at(shape, pair))] = True
+    compact_bars = None
+    for pair in (b"[,", b",]"):
+        at = _pairs_at(compact, pair)
+        if len(at):
+            if compact_bars is None:
+                compact_bars = np.flatnonzero(np.frombuffer(compact, np.uint8) == _BAR)
+            bad[np.searchsorted(compact_bars, at)] = True
+    not_plain, first, parts, rings, points = _value_structure(r, starts, multi)
+    bad |= not_plain
+    if bad.all():
+        return taken, _concat_ragged([])
+    numbers, failed = _read_numbers(values, np.flatnonzero(~bad).tolist())
+    if failed:
+        bad[failed] = True
+        if bad.all():
+            return taken, _concat_ragged([])
+    keep = ~bad
+    if bad.any():
+        first = first[keep]
+        parts = parts[0][keep[parts[1]]]
+        rings, points = rings[0][keep[rings[1]]], points[keep[rings[1]]]
+    else:
+        parts, rings = parts[0], rings[0]
+    ring_offsets = _offsets(points)
+    if len(numbers) != 2 * ring_offsets[-1]:  # cannot happen after the checks above; never guess
+        return taken, _concat_ragged([])
+    coords = numbers.reshape(-1, 2)
+    geom_offsets = _with_end(np.searchsorted(parts, first), len(parts))
+    part_offsets = _with_end(np.searchsorted(rings, parts), len(rings))
+    rows = np.flatnonzero(keep)
+    ragged = RaggedPolygons(rows, multi[rows], coords, ring_offsets, part_offsets, geom_offsets)
+    unclosed = (coords[ring_offsets[:-1]] != coords[ring_offsets[1:] - 1]).any(axis=1)
+    if unclosed.any():
+        ragged = ragged.take(np.flatnonzero(~_any_per(_any_per(unclosed, part_offsets), geom_offsets)))
+    taken[ragged.index] = True
+    return taken, ragged
+
+
+def _read_subset(values: list[bytes], multi: np.ndarray, keep: list[bool]) -> tuple[np.ndarray, RaggedPolygons]:
+    """read_polygon_coordinates on the values marked in `keep`, positions still those of `values`."""
+    taken = np.zeros(len(values), dtype=bool)
+    if all(keep):  # the values pass one by one but not together: never expected; take none
+        return taken, _concat_ragged([])
+    rows = np.flatnonzero(np.array(keep, dtype=bool))
+    sub_taken, ragged = read_polygon_coordinates([values[k] for k in rows.tolist()], multi[rows])
+    taken[rows[sub_taken]] = True
+    ragged.index = rows[ragged.index]
+    return taken, ragged
+
+
+def _passes_text_checks(value: bytes) -> bool:
+    """The checks of read_polygon_coordinates before _value_structure, for one value."""
+    shape = value.translate(_STRUCTURE, _NUMBER_BYTES)
+    if b"x" in shape or b"|" in shape:
+        return False
+    compact = value.translate(None, _SPACE_BYTES)
+    if b"[," in compact or b",]" in compact:
+        return False
+    shape = shape.translate(None, b"w").replace(b"[,]", b"p")
+    return shape[:1] == b"[" and shape[-1:] == b"]" and b"pp" not in shape and b",," not in shape
+
+
+def _read_numbers(values: list[bytes], rows: list[int]) -> tuple[np.ndarray, list[int]]:
+    """The numbers of values[rows] as orjson reads them, in order, and the rows it cannot read.
+
+    A few values at a time: the floats orjson makes are still in the CPU cache when copied out, and a value
+    orjson rejects costs a second look at a few others only. It is found where orjson stops (its position is
+    the one in the text, all ASCII here); the values before it are read, the rest tried again.
+    """
+    text = b"|".join([values[k] for k in rows]).translate(_TO_NUMBERS)
+    # Where each value starts in `text`, and where it would start after the last one.
+    starts = _offsets(np.fromiter((len(values[k]) + 1 for k in rows), np.int64, len(rows))).tolist()
+    arrays: list[np.ndarray] = []
+    failed: list[int] = []
+    first = 0
+    while first < len(rows):
+        last = min(first + _NUMBERS_BATCH, len(rows))
+        try:
+            numbers = orjson.loads(b"[" + text[starts[first] : starts[last] - 1] + b"]")
+            first = last
+        except orjson.JSONDecodeError as exc:
+            stop = int(np.searchsorted(starts, starts[first] + exc.pos - 1, side="right")) - 1
+            stop = min(max(stop, first), last - 1)
+            numbers = []
+            if stop > first:
+                try:
+                    numbers = orjson.loads(b"[" + text[starts[first] : starts[stop] - 1] + b"]")
+                except orjson.JSONDecodeError:  # not where it stopped: never so; read none
+                    return np.zeros(0), rows
+            failed.append(rows[stop])
+            first = stop + 1
+        arrays.append(np.fromiter(numbers, np.float64, len(numbers)))
+    return np.concatenate(arrays) if arrays else np.zeros(0), failed
+
+
+def _pairs_at(text: bytes, pair: bytes) -> np.ndarray:
+    """Where in `text` the two bytes of `pair` follow each other (numpy: bytes.find is slow at this)."""
+    code = pair[0] | pair[1] << 8
+    even = np.frombuffer(text, "<u2", count=len(text) // 2) == code
+    odd = np.frombuffer(text, "<u2", count=(len(text) - 1) // 2, offset=1) == code
+    if not (even.any() or odd.any()):
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate([np.flatnonzero(even) * 2, np.flatnonzero(odd) * 2 + 1])
+
+
+def _with_end(starts: np.ndarray, end: int) -> np.ndarray:
+    out = np.empty(len(starts) + 1, dtype=np.int64)
+    out[:-1] = starts
+    out[-1] = end
+    return out
+
+
+def _value_structure(r: np.ndarray, starts: np.ndarray, multi: np.ndarray):
+    """Values' structure, from "|"-separated strings of "[", "]", "," and "p" (a position "[,]") that each
+    start with "[" and end with "]". Returns per value whether it is not plain; the index (among brackets)
+    of its first bracket; the brackets opening parts and those opening rings, each with the value it belongs
+    to; and the positions of each ring. Values with other bytes, "pp" or ",," are the caller's to reject.
+
+    Plain: bracket depths between the value's own (1 for a MultiPolygon, 2 for a Polygon) and 3, back below
+    its own exactly at its last bracket; an array above ring depth holds arrays only (its "[" is followed by
+    "["; a "]" by "]", or by "," or "|" and then "["); a ring holds p,p,... and at least four positions.
+    """
+    m = len(multi)
+    brackets = np.flatnonzero((r == _OPEN) | (r == _CLOSE))
+    opens = r[brackets] == _OPEN
+    depth = np.cumsum(np.where(opens, 1, -1))
+    first = np.searchsorted(brackets, starts)
+    bracket_offsets = _with_end(first, len(brackets))
+    owner = np.repeat(np.arange(m), np.diff(bracket_offsets))
+    top = np.where(multi, 1, 2)
+    rel = depth - (depth[first] - top)[owner]  # depth after each bracket, within its own value
+    gap = np.diff(brackets, append=len(r)) - 1  # bytes up to the next bracket
+    next_opens = np.append(opens[1:], False)
+    ring = opens & (rel == 3)
+    flags = (rel < top[owner]) | (rel > 3)
+    flags |= opens & ~ring & ((gap != 0) | ~next_opens)
+    flags |= ~opens & ((gap > 1) | ((gap == 0) & next_opens) | ((gap == 1) & ~next_opens))
+    after = np.minimum(brackets + 1, len(r) - 1)
+    flags |= ~opens & (gap == 1) & (r[after] == _POINT)
+    ring_at = np.flatnonzero(ring)
+    ring_gap = gap[ring_at]
+    inside = brackets[ring_at]
+    flags[ring_at] |= (
+        (ring_gap < 7)
+        | (r[np.minimum(inside + 1, len(r) - 1)] != _POINT)
+        | (r[np.minimum(inside + ring_gap, len(r) - 1)] != _POINT)
+    )
+    last = bracket_offsets[1:] - 1
+    flags[last] = rel[last] != top - 1
+    bad = _any_per(flags, bracket_offsets)
+    part_at = np.flatnonzero(opens & (rel == 2))
+    return bad, first, (part_at, owner[part_at]), (ring_at, owner[ring_at]), (ring_gap + 1) // 2
+
+
 def _any_per(flags: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Per group (given by offsets over `flags`): is any flag set? Empty groups give False."""
     running = np.zeros(len(flags) + 1, dtype=np.int64)
@@ -638,6 +843,14 @@ def _retry_without(items: list[tuple[int, bool, Any]], bad: np.ndarray) -> tuple
     good = [item for item, b in zip(items, bad, strict=True) if not b]
     ragged, more = _flatten_block(good) if good else (_concat_ragged([]), [])
     return ragged, [item[0] for item, b in zip(items, bad, strict=True) if b] + more
+
+
+def concat_by_index(blocks: list[RaggedPolygons]) -> RaggedPolygons:
+    """Sets of one chunk's geometries as one, in record order (as if flattened together)."""
+    both = _concat_ragged([b for b in blocks if len(b)] or blocks[:1])
+    if len(both) < 2 or (np.diff(both.index) > 0).all():
+        return both
+    return both.take(np.argsort(both.index, kind="stable"))
 
 
 def _concat_ragged(blocks: list[RaggedPolygons]) -> RaggedPolygons:

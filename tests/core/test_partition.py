@@ -8,6 +8,7 @@ import orjson
 import pyarrow as pa
 import shapely
 
+from geospatial_pipeline.core import partition
 from geospatial_pipeline.core.partition import FIELD_SCHEMA, Rules, classify_chunk, winners
 from geospatial_pipeline.core.reading import RawChunk, parse_chunk
 
@@ -79,6 +80,15 @@ def test_rows_carry_the_published_columns():
     geometry = shapely.from_wkb(row["geometry"])
     assert list(row["bbox"].values()) == list(shapely.bounds(geometry))
     assert row["area_ha"] > 79
+
+
+def test_data_past_what_one_string_array_holds_is_published_in_chunks(monkeypatch):
+    texts = [feat(f"F{i}", "2025-01-02T05:00:00Z", "2025-01-02", data={"note": "x" * i}) for i in range(5)]
+    whole = classify(*texts).on_time
+    monkeypatch.setattr(partition, "_MAX_ARRAY_BYTES", 40)  # a few records' data to a chunk, as 2 GiB would be
+    split = classify(*texts).on_time
+    assert split["data"].num_chunks > 1
+    assert split.equals(whole)
 
 
 def test_late_rows_say_why_and_carry_rfc7946_geometry():
