@@ -2,6 +2,8 @@
 
 - The I/O floor: pyarrow reads the GeoJSONSeq lines and writes the same table to Parquet, no geometry
   work. `raw_copy` is the even lower floor of copying the lines as text into Parquet, reported beside it.
+- The small-file floor: what this filesystem charges to create and rename small files, with no other work;
+  the late objects (two files per late field) are measured against it.
 - The per-record reference: the seed's loop, one record at a time: a Pydantic model, `shape()`,
   `is_valid`, a transform per record, pyproj.Geod measures, rows collected and written to Parquet.
 """
@@ -36,6 +38,26 @@ def raw_copy(source: Path, out: Path) -> int:
     )
     pq.write_table(table, out, compression="zstd")
     return table.num_rows
+
+
+def small_files(folder: Path, count: int, size: int) -> int:
+    """Create `count` files of `size` bytes, each written under a temporary name and renamed into place in
+    a second folder (how the local lake publishes an object), one thread."""
+    import os
+
+    staging, target = folder / "tmp", folder / "objects"
+    staging.mkdir()
+    target.mkdir()
+    body = b"x" * size
+    for j in range(count):
+        tmp = staging / f"{j}.part"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, body)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target / f"{j}.geojson")
+    return count
 
 
 def per_record_reference(source: Path, out: Path, partition: dt.date, window: dt.timedelta) -> int:

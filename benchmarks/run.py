@@ -32,6 +32,8 @@ from benchmarks.generate import NOW, PARTITION, batch_path, generate
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "fixtures" / "config.yaml"  # Central Europe bounds; the generated fields lie inside them
 DEFAULT_CACHE = Path(__file__).resolve().parent / "out"
+# The small-file floor: this many files of about a late object's size (its per-file cost is what counts).
+SMALL_FILES, SMALL_FILE_BYTES = 20_000, 1_500
 
 
 # --- children: one measured step each, reporting a JSON line on stdout ---------------------------------
@@ -85,6 +87,15 @@ def child_floor(p: dict) -> dict:
         t, c = time.perf_counter(), time.process_time()
         rows = fn(Path(p["source"]), Path(tmp) / "out.parquet")
         return _usage(t, c, records=rows)
+
+
+def child_files(p: dict) -> dict:
+    from benchmarks.baselines import small_files
+
+    with tempfile.TemporaryDirectory(prefix="bench-files-") as tmp:  # where the pipeline's lake lives
+        t, c = time.perf_counter(), time.process_time()
+        files = small_files(Path(tmp), p["count"], p["size"])
+        return _usage(t, c, files=files, size=p["size"])
 
 
 def child_reference(p: dict) -> dict:
@@ -148,8 +159,9 @@ def _phase_timers() -> dict:
         setattr(publish, name, wrapper)
 
     timed("_classify_file", "read+validate", generator=True)
-    timed("_publish_late", "late objects+batches")
+    timed("_publish_late", "late objects+batches")  # the late lane, beside the GeoParquet lane
     timed("write_late_objects", "of which late objects")
+    timed("write_grouped_geoparquet", "GeoParquet")
     return spent
 
 
@@ -174,9 +186,7 @@ def child_pipeline(p: dict) -> dict:
             now=NOW,
         )
         result = _usage(t, c, tree, records=report.counts["input_records"], counts=report.counts, phases=phases)
-        phases["dedupe, GeoParquet, quarantine, manifest"] = (
-            result["wall_s"] - phases.get("read+validate", 0.0) - phases.get("late objects+batches", 0.0)
-        )
+        phases["publish"] = result["wall_s"] - phases.get("read+validate", 0.0)
         result["late_objects"] = report.outputs["late_objects"]
         if p.get("sample"):
             _save_late_sample(lake, Path(p["sample"]), int(p["sample_rows"]))
@@ -286,6 +296,7 @@ def child_dagster(p: dict) -> dict:
 
 CHILDREN = {
     "floor": child_floor,
+    "files": child_files,
     "reference": child_reference,
     "pipeline": child_pipeline,
     "s3": child_s3,
@@ -334,6 +345,8 @@ def measure(records: int, args: argparse.Namespace, *, baselines: bool, extras: 
         say and say("I/O floor")
         out["floor"] = run_repeated("floor", args.repeat, source=str(source), mode="json")
         out["raw"] = run_repeated("floor", args.repeat, source=str(source), mode="raw")
+        say and say("small-file floor")
+        out["files"] = run_child("files", count=min(records // 5, SMALL_FILES), size=SMALL_FILE_BYTES)
         if not args.skip_reference:
             say and say("per-record reference")
             out["reference"] = run_child("reference", source=str(source))
@@ -387,14 +400,23 @@ def table(results: list[dict]) -> str:
         pipe, n = res["pipeline"], res["records"]
         ph = {k: f"{v:.1f} s" for k, v in pipe.get("phases", {}).items()}
         phases = (
-            f"read+validate {ph.get('read+validate')}, late objects and batches {ph.get('late objects+batches')} "
-            f"(the objects alone {ph.get('of which late objects')}), dedupe, GeoParquet, quarantine and manifest "
-            f"{ph.get('dedupe, GeoParquet, quarantine, manifest')}"
+            f"read+validate {ph.get('read+validate')}, then {ph.get('publish')} to the manifest: the late lane "
+            f"(objects and batches) {ph.get('late objects+batches')}, the objects alone "
+            f"{ph.get('of which late objects')}, beside dedupe and the GeoParquet lane (GeoParquet "
+            f"{ph.get('GeoParquet')})"
         )
         notes.append(
             f"- {n:,} records ({res['input_mib']:,.0f} MiB): {pipe['counts']['late']:,} late, "
             f"{pipe['counts']['rejected']:,} rejected, {pipe['late_objects']:,} late objects; {phases}"
         )
+        if "files" in res:
+            files = res["files"]
+            per_file = files["wall_s"] / files["files"]
+            notes.append(
+                f"  small-file floor on this filesystem (create + rename, {files['files']:,} files of "
+                f"{files['size']:,} bytes): {per_file * 1e6:,.0f} µs/file, so the {pipe['late_objects']:,} late "
+                f"objects cost at least {per_file * pipe['late_objects']:.1f} s here"
+            )
         if len(pipe.get("wall_runs", [])) > 1:
             runs = {"pipeline": pipe, "I/O floor": res.get("floor")}
             walls = "; ".join(

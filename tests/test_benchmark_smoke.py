@@ -70,3 +70,6 @@ def test_benchmark_prints_its_table_at_10k(tmp_path):
     for step in (data["pipeline"], data["floor"], data["s3"]["sequential"], data["s3"]["pooled"]):
         assert len(step["wall_runs"]) == 2 and step["wall_s"] == min(step["wall_runs"])
     assert "median of 2 runs each" in out and "median of 2 alternating rounds" in out
+    assert data["files"]["files"] == 2_000 and data["files"]["wall_s"] > 0
+    assert re.search(r"small-file floor on this filesystem .*: [\d,]+ µs/file, so the [\d,]+ late objects", out)
+    assert re.search(r"the late lane \(objects and batches\) [\d.]+ s, .* GeoParquet lane \(GeoParquet [\d.]+ s\)", out)
