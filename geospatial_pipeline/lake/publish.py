@@ -542,12 +542,10 @@ def _publish_late(
 
         def rows_of_date(intended=intended, rival=rival):
             nonlocal object_count
-            for table in late.batches(keep):
-                rows = table.filter(pc.equal(table["processing_date"], pa.scalar(intended, pa.date32())))
-                if rows.num_rows:
-                    object_rows = _late_object_winners(store, rows, intended, partition, rival)
-                    object_count += len(write_late_objects(store, object_rows, limits.late_write_concurrency))
-                    yield rows
+            for rows in _late_rows_of(late, keep, intended):
+                object_rows = _late_object_winners(rows, partition, rival)
+                object_count += len(write_late_objects(store, object_rows, limits.late_write_concurrency))
+                yield rows
 
         info, _, written = write_geoparquet(store, keys.late_batch_key(intended, partition), rows_of_date(), crs, work)
         if written != dates[intended]:
@@ -582,11 +580,18 @@ class _LateLane:
         return self._result or {}
 
 
+def _late_rows_of(late: _Spool, keep: np.ndarray, intended: dt.date) -> Iterator[pa.Table]:
+    """The winning late rows for one intended date, a spool row group at a time (empty ones skipped)."""
+    day = pa.scalar(intended, pa.date32())
+    for table in late.batches(keep):
+        rows = table.filter(pc.equal(table["processing_date"], day))
+        if rows.num_rows:
+            yield rows
+
+
 def _own_late_rows(late: _Spool, keep: np.ndarray, partition: dt.date) -> pa.Table:
     """The rows of this run's late batch for its own partition, exactly as that batch file will hold them."""
-    day = pa.scalar(partition, pa.date32())
-    tables = [t.filter(pc.equal(t["processing_date"], day)) for t in late.batches(keep)]
-    tables = [t.select(FIELD_SCHEMA.names).cast(FIELD_SCHEMA) for t in tables if t.num_rows]
+    tables = [t.select(FIELD_SCHEMA.names).cast(FIELD_SCHEMA) for t in _late_rows_of(late, keep, partition)]
     return pa.concat_tables(tables) if tables else FIELD_SCHEMA.empty_table()
 
 
@@ -596,16 +601,14 @@ def _with_own_batch(listing: list[dict], written: list[dict], partition: dt.date
     return [{**entry, "etag": own[entry["key"]]} if entry["etag"] is None else entry for entry in listing]
 
 
-def _late_object_winners(
-    store: ObjectStore, rows: pa.Table, intended: dt.date, partition: dt.date, rival: dict | None = None
-) -> pa.Table:
-    """The rows whose per-field objects this run may write: those no other run's stored copy beats.
+def _late_object_winners(rows: pa.Table, partition: dt.date, best: dict[str, tuple]) -> pa.Table:
+    """The rows whose per-field objects this run may write: those no other run's stored copy (`best`, from
+    _stored_rivals) beats.
 
     late_data/{D}/{field_id}.* has one copy per field while several partitions may detect the same field
     late; the latest arrival (then the later detecting partition, as in the merge) owns the object, so
     re-running any partition, in any order, leaves the same objects.
     """
-    best = _stored_rivals(store, intended, partition) if rival is None else rival
     if not best:
         return rows
     ours = zip(rows["field_id"].to_pylist(), rows["arrival_time"].to_pylist(), strict=True)
