@@ -49,3 +49,13 @@ def iso_utc(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S") + (
         f".{value.microsecond:06d}Z" if value.microsecond else "Z"
     )
+
+
+def iso_utc_texts(micros: np.ndarray) -> np.ndarray:
+    """iso_utc for a column of UTC instants (int64 microseconds since the epoch, or datetime64[us])."""
+    instants = np.asarray(micros).astype("datetime64[us]")
+    whole = np.char.add(np.datetime_as_string(instants, unit="s"), "Z").astype("U32")  # room for the fraction
+    fraction = instants.astype(np.int64) % 1_000_000 != 0
+    if fraction.any():
+        whole[fraction] = np.char.add(np.datetime_as_string(instants[fraction], unit="us"), "Z")
+    return whole

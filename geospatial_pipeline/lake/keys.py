@@ -9,6 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 _BAD_SEGMENT = re.compile(r"[/\\\x00-\x1f\x7f]")
 _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DAY = r"([0-9]{4}-[0-9]{2}-[0-9]{2})"
@@ -61,6 +64,26 @@ def fields_key(partition: dt.date | str) -> str:
 
 def late_object_key(intended: dt.date | str, field_id: str, suffix: str) -> str:
     return key("late_data", day(intended), segment(field_id) + suffix)
+
+
+def late_object_keys(intended: pa.Array | pa.ChunkedArray, field_ids: pa.Array | pa.ChunkedArray, suffix: str) -> list[str]:
+    """late_object_key for whole columns (date32 dates, string ids): the same checks, done on the columns.
+
+    A row that fails them is handed to late_object_key, so the error is the one a single key would raise.
+    """
+    named = pc.binary_join_element_wise(field_ids, suffix, "")
+    bad = pc.or_kleene(
+        pc.or_kleene(pc.is_null(field_ids), pc.is_null(intended)),
+        pc.or_kleene(
+            pc.or_kleene(pc.is_in(field_ids, pa.array(["", ".", ".."])), pc.greater(pc.binary_length(named), 255)),
+            pc.match_substring_regex(field_ids, _BAD_SEGMENT.pattern),
+        ),
+    )
+    if pc.any(bad).as_py():
+        at = pc.index(bad, True).as_py()
+        late_object_key(intended[at].as_py(), field_ids[at].as_py(), suffix)
+        raise UnsafeKeyError(f"unsafe late object key for field {field_ids[at].as_py()!r}")  # not reached
+    return pc.binary_join_element_wise("late_data", pc.cast(intended, pa.string()), named, "/").to_pylist()
 
 
 LATE_BATCHES_PREFIX = "late_data/_batches/"

@@ -205,18 +205,27 @@ class LocalStore(ObjectStore):
         return ObjectInfo(key, len(data), hashlib.md5(data, usedforsecurity=False).hexdigest())
 
     def put_many(self, items: Sequence[tuple[str, bytes, str]], concurrency: int = 16) -> list[ObjectInfo]:
-        """Many small files: each folder made once, then write-and-rename as in put_bytes. The work is the
-        kernel's (outside the GIL), so a few threads overlap it; more than that only contend."""
-        targets = [self._path(key) for key, _, _ in items]
-        for parent in {t.parent for t in targets}:
-            parent.mkdir(parents=True, exist_ok=True)
+        """Many small files: write-and-rename as in put_bytes, with each folder checked and made once and
+        paths as plain strings (a late field's two objects cost little more than the kernel's work). That
+        work is outside the GIL, so a few threads overlap it; more than that only contend."""
+        root = str(self.root)
+        folders: dict[str, str] = {}
+        targets = []
+        for key, _, _ in items:
+            folder, _, name = key.rpartition("/") if isinstance(key, str) else ("", "", key)
+            if folder not in folders:
+                folders[folder] = str(self._path(key).parent)
+            segment(name)
+            targets.append(f"{folders[folder]}/{name}")
+        for path in folders.values():
+            os.makedirs(path, exist_ok=True)
         tmp_dir = self.root / LOCAL_TMP_DIR
         tmp_dir.mkdir(parents=True, exist_ok=True)
         tag = f"{tmp_dir}/put-{os.getpid()}-{uuid.uuid4().hex[:8]}-"
 
         def put(j: int) -> ObjectInfo:
             key, data, _ = items[j]
-            tmp = f"{tag}{j}{targets[j].suffix}"
+            tmp = f"{tag}{j}"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
             try:
                 try:
@@ -227,7 +236,8 @@ class LocalStore(ObjectStore):
                     os.close(fd)
                 os.replace(tmp, targets[j])
             except BaseException:
-                Path(tmp).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
                 raise
             return ObjectInfo(key, len(data), hashlib.md5(data, usedforsecurity=False).hexdigest())
 

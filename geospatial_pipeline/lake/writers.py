@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyproj import CRS
 
-from geospatial_pipeline.core.lateness import iso_utc
+from geospatial_pipeline.core.lateness import iso_utc, iso_utc_texts
 from geospatial_pipeline.core.partition import FIELD_SCHEMA
 from geospatial_pipeline.lake import keys
 from geospatial_pipeline.lake.store import ObjectInfo, ObjectStore
@@ -245,21 +245,38 @@ def _hilbert(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def late_text(field_id: str, intended: dt.date, arrival: dt.datetime, detected_in: dt.date) -> str:
-    return (
-        f"Late field: {field_id} for partition {intended.isoformat()}, arrived {iso_utc(arrival)}, "
-        f"detected in {detected_in.isoformat()}\n"
+    """The text object of one late field (late_texts for a single row)."""
+    one = [pa.array([v], pa.string()) for v in (intended.isoformat(), iso_utc(arrival), detected_in.isoformat())]
+    return late_texts(pa.array([field_id], pa.string()), *one)[0].as_py()
+
+
+def late_texts(field_ids: pa.Array, intended: pa.Array, arrival: pa.Array, detected_in: pa.Array) -> pa.Array:
+    """The text objects of late fields, a column at a time (dates and instants already as ISO text)."""
+    return pc.binary_join_element_wise(
+        "Late field: ",
+        field_ids,
+        " for partition ",
+        intended,
+        ", arrived ",
+        arrival,
+        ", detected in ",
+        detected_in,
+        "\n",
+        "",
     )
 
 
 def late_feature(row: dict) -> bytes:
-    """An RFC 7946 Feature (lon/lat, CCW exterior rings) with every property of the published row."""
+    """An RFC 7946 Feature (lon/lat, CCW exterior rings) with every property of the published row.
+
+    `row` holds the row's values with processing_date, arrival_time and detected_in already as text."""
     props = {
         "field_id": row["field_id"],
-        "processing_date": row["processing_date"].isoformat(),
-        "arrival_time": iso_utc(row["arrival_time"]),
+        "processing_date": row["processing_date"],
+        "arrival_time": row["arrival_time"],
         "arrived_late": True,
         "late_reason": row["late_reason"],
-        "detected_in": row["detected_in"].isoformat(),
+        "detected_in": row["detected_in"],
         "source_crs": row["source_crs"],
         "area_ha": row["area_ha"],
         "perimeter_m": row["perimeter_m"],
@@ -288,15 +305,45 @@ def write_late_objects(store: ObjectStore, late: pa.Table, concurrency: int) -> 
 
 
 def late_object_jobs(late: pa.Table) -> list[tuple[str, bytes, str]]:
-    """(key, body, content type) of the two objects of each late row."""
+    """(key, body, content type) of the two objects of each late row, in row order.
+
+    Keys, dates and texts are built a column at a time (these objects are a tenth of a batch and each one
+    is small, so per-row Python would cost more than writing them); only the Feature is encoded per row."""
+    if late.num_rows == 0:
+        return []
+    texts = {
+        "processing_date": pc.cast(late["processing_date"], pa.string()),
+        "arrival_time": pa.array(iso_utc_texts(late["arrival_time"].cast(pa.int64()).to_numpy()), pa.string()),
+        "detected_in": pc.cast(late["detected_in"], pa.string()),
+    }
+    names = [*_FEATURE_VALUES, *texts]
+    values = [late[n].to_pylist() for n in _FEATURE_VALUES] + [t.to_pylist() for t in texts.values()]
+    features = [late_feature(dict(zip(names, row, strict=True))) for row in zip(*values, strict=True)]
+    notes = late_texts(late["field_id"], texts["processing_date"], texts["arrival_time"], texts["detected_in"])
+    feature_keys = keys.late_object_keys(late["processing_date"], late["field_id"], ".geojson")
+    note_keys = keys.late_object_keys(late["processing_date"], late["field_id"], ".txt")
     jobs: list[tuple[str, bytes, str]] = []
-    for row in late.select([n for n in late.column_names if n not in ("geometry", "bbox", "seq")]).to_pylist():
-        intended = row["processing_date"]
-        fid = row["field_id"]
-        jobs.append((keys.late_object_key(intended, fid, ".geojson"), late_feature(row), "application/geo+json"))
-        text = late_text(fid, intended, row["arrival_time"], row["detected_in"])
-        jobs.append((keys.late_object_key(intended, fid, ".txt"), text.encode(), "text/plain; charset=utf-8"))
+    for feature_key, feature, note_key, note in zip(
+        feature_keys, features, note_keys, notes.cast(pa.binary()).to_pylist(), strict=True
+    ):
+        jobs.append((feature_key, feature, "application/geo+json"))
+        jobs.append((note_key, note, "text/plain; charset=utf-8"))
     return jobs
+
+
+# The late row's values a Feature carries as they are (its dates go in as text).
+_FEATURE_VALUES = (
+    "field_id",
+    "late_reason",
+    "source_crs",
+    "area_ha",
+    "perimeter_m",
+    "repaired",
+    "source_key",
+    "source_line",
+    "data",
+    "geometry_geojson",
+)
 
 
 def write_lines(store: ObjectStore, key: str, lines_path: Path, content_type: str) -> ObjectInfo:

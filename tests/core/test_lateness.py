@@ -4,8 +4,10 @@ import datetime as dt
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from geospatial_pipeline.core.lateness import Timing, classify_timing, late_reason
+from geospatial_pipeline.core.lateness import Timing, classify_timing, iso_utc, iso_utc_texts, late_reason
 
 P = dt.date(2025, 1, 1)
 DAY = dt.timedelta(days=1)
@@ -50,3 +52,13 @@ def test_late_reason_says_why():
     arrival = dt.datetime(2025, 1, 2, 3, tzinfo=dt.UTC)
     assert "after its intended partition 2024-12-31" in late_reason(dt.date(2024, 12, 31), arrival, P, DAY)
     assert "window closed at 2025-01-02T00:00:00Z" in late_reason(P, arrival, P, DAY)
+
+
+@given(st.lists(st.datetimes(min_value=dt.datetime(1000, 1, 1), max_value=dt.datetime(9999, 12, 31)), max_size=50))
+@settings(max_examples=200, deadline=None)
+def test_iso_utc_texts_is_iso_utc_for_a_whole_column(instants):
+    micros = np.array(
+        [(t - dt.datetime(1970, 1, 1)) // dt.timedelta(microseconds=1) for t in instants], dtype=np.int64
+    )
+    expected = [iso_utc(t.replace(tzinfo=dt.UTC)) for t in instants]
+    assert iso_utc_texts(micros).tolist() == expected

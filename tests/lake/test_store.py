@@ -80,6 +80,33 @@ def test_keys_that_could_escape_are_refused(store, bad):
         store.put_bytes(bad, b"x")
 
 
+def test_put_many_writes_every_object_in_order(store):
+    items = [(f"late_data/2025-01-0{1 + j % 3}/F-{j}.txt", f"body {j}".encode(), "text/plain") for j in range(40)]
+    infos = store.put_many(items, concurrency=4)
+    assert [i.key for i in infos] == [k for k, _, _ in items]
+    assert all(i.etag == hashlib.md5(body).hexdigest() and i.size == len(body) for i, (_, body, _) in zip(infos, items))
+    assert {k: store.get_bytes(k) for k, _, _ in items} == {k: body for k, body, _ in items}
+    assert sorted(i.key for i in store.list("late_data/")) == sorted(k for k, _, _ in items)  # nothing else
+
+
+@pytest.mark.parametrize(
+    "bad", ["../escape", "/abs/key", "a//b", "a/./b", "a/../../b", "trailing/", "ctl\x00", "ok/../x", "ok/", "ok/a\\b"]
+)
+def test_put_many_refuses_every_unsafe_key_even_after_a_safe_one_in_its_folder(store, bad):
+    with pytest.raises(ValueError):
+        store.put_many([("ok/fine.txt", b"x", "text/plain"), (bad, b"x", "text/plain")])
+
+
+def test_local_put_many_keeps_its_temporary_folder_private(tmp_path):
+    from geospatial_pipeline.lake.store import LOCAL_TMP_DIR
+
+    store = LocalStore(tmp_path / "lake")
+    with pytest.raises(ValueError):
+        store.put_many([(f"{LOCAL_TMP_DIR}/x.txt", b"x", "text/plain")])
+    store.put_many([("a/b.txt", b"x", "text/plain")] * 3)
+    assert list((tmp_path / "lake" / LOCAL_TMP_DIR).iterdir()) == []  # every temporary file renamed away
+
+
 def test_s3_keys_live_under_the_prefix(tmp_path, monkeypatch):
     import boto3
     from moto import mock_aws
