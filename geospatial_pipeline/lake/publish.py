@@ -135,6 +135,11 @@ class _Spool:
             yield table
 
 
+def _strictly_increasing(values: np.ndarray) -> bool:
+    """Sorted with no value twice (a unique check without np.unique's copy and sort)."""
+    return bool((values[1:] > values[:-1]).all())
+
+
 def _in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     """np.isin for a set that is already sorted: a binary search per value. np.isin sorts the whole set on
     every call, and the spools call this once per row group with the partition's millions of winners."""
@@ -164,8 +169,6 @@ def run_partition(
         late = _Spool(work / "late.parquet", LATE_ROW_SCHEMA)
         rejected_path = work / "rejected.geojsonl"
         reasons: Counter = Counter()
-        on_time_keys: list[pa.Table] = []
-        late_keys: list[pa.Table] = []
         records = 0
         with rejected_path.open("wb") as rejected_out:
             for info in store.list_shallow(keys.raw_prefix(partition)):
@@ -174,19 +177,19 @@ def run_partition(
                     records += outcome.records
                     on_time.append(outcome.on_time)
                     late.append(outcome.late)
-                    on_time_keys.append(outcome.on_time.select(KEY_COLUMNS))
-                    late_keys.append(outcome.late.select(KEY_COLUMNS))
                     rejected_out.writelines(line + b"\n" for line in outcome.rejected)
                     reasons.update(outcome.reason_counts)
         on_time.close()
         late.close()
 
-        # Per (intended date, field id) the latest arrival wins, across on-time and late copies.
-        keep = winners(_concat(on_time_keys + late_keys))
-        own_on_time = np.intersect1d(keep, _seqs(on_time_keys), assume_unique=True)
+        # Per (intended date, field id) the latest arrival wins, across on-time and late copies. The keys
+        # come back from the spools (a few columns): nothing grows with the batch while it is classified.
+        on_time_keys, late_keys = (_concat(list(spool.batches(columns=KEY_COLUMNS))) for spool in (on_time, late))
+        keep = winners(_concat([on_time_keys, late_keys]))
+        on_time_seqs, late_seqs = _sorted_seqs(on_time_keys), _sorted_seqs(late_keys)
+        own_on_time = keep[_in_sorted(keep, on_time_seqs)]
         # The late winners, by intended date, from their keys; their rows stay in the spool until written.
-        all_late_keys = _concat(late_keys)
-        late_won = all_late_keys.filter(pa.array(np.isin(all_late_keys["seq"].to_numpy(), keep)))
+        late_won = late_keys.filter(pa.array(_in_sorted(late_keys["seq"].to_numpy(), keep)))
         by_date = pc.value_counts(late_won["processing_date"]).to_pylist() if late_won.num_rows else []
         late_dates = {d["values"]: d["counts"] for d in by_date}
         counts = {
@@ -196,21 +199,21 @@ def run_partition(
             "rejected": records - on_time.rows - late.rows,
             "superseded": on_time.rows + late.rows - len(keep),
         }
-        accepted_seqs = np.concatenate([_seqs(on_time_keys), _seqs(late_keys)])
+        accepted_seqs = np.sort(np.concatenate([on_time_seqs, late_seqs]))
         if (
             sum(counts[k] for k in OUTCOMES) != records
             or min(counts.values()) < 0
             # every accepted record once, and the winners are accepted records of this batch, each once
-            or len(np.unique(accepted_seqs)) != on_time.rows + late.rows
-            or len(np.unique(keep)) != len(keep)
-            or not np.isin(keep, accepted_seqs).all()
+            or len(accepted_seqs) != on_time.rows + late.rows
+            or not _strictly_increasing(accepted_seqs)
+            or not _strictly_increasing(keep)
+            or not _in_sorted(keep, accepted_seqs).all()
         ):
             raise ConservationError(f"partition {partition}: outcome counts do not add up: {counts}")
         report.reasons = dict(sorted(reasons.items()))
         # Only the on-time winners' keys are needed from here on: let the rest go before the big writes.
-        own_keys = _concat(on_time_keys)
-        own_keys = own_keys.filter(pa.array(np.isin(own_keys["seq"].to_numpy(), own_on_time)))
-        del on_time_keys, late_keys, all_late_keys, late_won, accepted_seqs
+        own_keys = on_time_keys.filter(pa.array(_in_sorted(on_time_keys["seq"].to_numpy(), own_on_time)))
+        del on_time_keys, late_keys, late_won, on_time_seqs, late_seqs, accepted_seqs
         _release_freed_memory()
 
         # --- publish: (late objects, batches) beside (quarantine, GeoParquet); the manifest last ---
@@ -225,7 +228,7 @@ def run_partition(
             merged_seq = _merge_seqs(merged)
             final = winners(_concat([own_keys, _with_seq(merged.select(KEY_COLUMNS[:-1]), merged_seq)]))
             del own_keys
-            keep_on_time = np.intersect1d(own_on_time, final, assume_unique=True)
+            keep_on_time = own_on_time[_in_sorted(own_on_time, final)]
             # The late rows that win go to disk in merge order: the GeoParquet build streams them back.
             merged_kept = _Spool(work / "merged_late.parquet", ROW_SCHEMA)
             _spool_merged(merged_kept, merged, merged_seq, final)
@@ -708,8 +711,8 @@ def _late_merge_summary(store: ObjectStore, partition: dt.date, batches: list[di
     }
 
 
-def _seqs(tables: list[pa.Table]) -> np.ndarray:
-    return np.sort(np.concatenate([t["seq"].to_numpy() for t in tables])) if tables else np.zeros(0, np.int64)
+def _sorted_seqs(table: pa.Table) -> np.ndarray:
+    return np.sort(table["seq"].to_numpy())
 
 
 def _published_tables(
