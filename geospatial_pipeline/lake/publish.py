@@ -222,7 +222,9 @@ def run_partition(
         own_late = _own_late_rows(late, keep, partition) if partition in late_dates else None
         late_lane = _LateLane(store, late, keep, late_dates, partition, target_crs, limits, work, report)
         try:
-            rejected_info = store.put_file(keys.rejected_key(partition), rejected_path, "application/geo+json-seq")
+            rejected_info = store.put_file(
+                keys.rejected_key(partition), rejected_path, "application/geo+json-seq", consume=True
+            )
             merged, merged_listing = _stored_late_rows(store, partition, own_late)
             del own_late
             merged_seq = _merge_seqs(merged)

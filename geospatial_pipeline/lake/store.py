@@ -73,7 +73,9 @@ class ObjectStore(ABC):
     def put_bytes(self, key: str, data: bytes, content_type: str = OCTETS) -> ObjectInfo: ...
 
     @abstractmethod
-    def put_file(self, key: str, path: Path, content_type: str = OCTETS) -> ObjectInfo: ...
+    def put_file(self, key: str, path: Path, content_type: str = OCTETS, *, consume: bool = False) -> ObjectInfo:
+        """The file's bytes as one object. With `consume` the caller gives the file up: a store on the same
+        file system may move it into place instead of copying it (the path is then gone)."""
 
     @abstractmethod
     def open(self, key: str) -> IO[bytes]:
@@ -243,9 +245,15 @@ class LocalStore(ObjectStore):
 
         return _in_pool(len(items), min(concurrency, LOCAL_PUT_THREADS), put)
 
-    def put_file(self, key: str, path: Path, content_type: str = OCTETS) -> ObjectInfo:
+    def put_file(self, key: str, path: Path, content_type: str = OCTETS, *, consume: bool = False) -> ObjectInfo:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
+        if consume:
+            try:  # a rename is atomic like the copy-and-rename below, without writing the bytes again
+                os.replace(path, target)
+                return self._info(key, target)
+            except OSError:  # another file system (or a folder in the way): copy it as usual
+                pass
         fd, tmp = self._tmp_file(target.suffix)
         os.close(fd)
         try:
@@ -368,7 +376,7 @@ class S3Store(ObjectStore):
         )
         return ObjectInfo(key, len(data), response.get("ETag", md5.hexdigest()).strip('"'))
 
-    def put_file(self, key: str, path: Path, content_type: str = OCTETS) -> ObjectInfo:
+    def put_file(self, key: str, path: Path, content_type: str = OCTETS, *, consume: bool = False) -> ObjectInfo:
         # One PUT up to 5 GiB keeps the object atomic and its ETag a content MD5; botocore rewinds the
         # (seekable) file before each retry.
         with path.open("rb") as f:

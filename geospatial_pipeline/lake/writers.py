@@ -124,7 +124,7 @@ def write_geoparquet(
         for table in tables:
             out.write(table)
         meta = out.close()
-        info = store.put_file(key, path, "application/vnd.apache.parquet")
+        info = store.put_file(key, path, "application/vnd.apache.parquet", consume=True)
         return info, meta, out.rows
     finally:
         path.unlink(missing_ok=True)

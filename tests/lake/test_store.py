@@ -50,6 +50,16 @@ def test_put_file_and_seekable_reads(store, tmp_path):
         assert f.read(2) == b"\x00\x01"
 
 
+def test_a_consumed_file_becomes_the_object(store, tmp_path):
+    source = tmp_path / "fields.parquet"
+    source.write_bytes(b"p" * 5000)
+    info = store.put_file("fields/date=2025-01-01/fields.parquet", source, consume=True)
+    assert info.size == 5000 and info.etag == hashlib.md5(b"p" * 5000).hexdigest()
+    assert store.get_bytes("fields/date=2025-01-01/fields.parquet") == b"p" * 5000
+    if isinstance(store, LocalStore):  # same file system: moved, not copied
+        assert not source.exists()
+
+
 def test_listing_is_recursive_sorted_and_prefix_bound(store):
     for key in [
         "late_data/_batches/2025-01-02/2025-01-03.parquet",

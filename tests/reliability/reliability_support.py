@@ -173,9 +173,9 @@ class CrashingStore(LocalStore):
         self._gate(key)
         return super().put_bytes(key, data, content_type)
 
-    def put_file(self, key, path, content_type=OCTETS):
+    def put_file(self, key, path, content_type=OCTETS, **options):
         self._gate(key)
-        return super().put_file(key, path, content_type)
+        return super().put_file(key, path, content_type, **options)
 
     def put_many(self, items, concurrency=16):
         # One gated put_bytes per object (the generic pool), so the crash can fall between two of them.
