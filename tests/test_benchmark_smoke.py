@@ -66,6 +66,8 @@ def test_benchmark_prints_its_table_at_10k(tmp_path):
     assert sum(counts[k] for k in ("on_time", "late", "rejected", "superseded")) == 10_000
     assert counts["late"] > 0 and counts["rejected"] > 0
     assert data["s3"]["sequential"]["objects"] == data["s3"]["pooled"]["objects"] == 100
+    assert data["s3"]["pooled"]["server_cpu_s"] > 0  # moto's own process did the serving
+    assert re.search(r"moto's server CPU [\d.]+ ms/object \(one process: it caps the pooled rate near [\d,]+/s\)", out)
     # medians: every run kept, the reported one is the lower middle
     for step in (data["pipeline"], data["floor"], data["s3"]["sequential"], data["s3"]["pooled"]):
         assert len(step["wall_runs"]) == 2 and step["wall_s"] == min(step["wall_runs"])
