@@ -66,7 +66,9 @@ def late_object_key(intended: dt.date | str, field_id: str, suffix: str) -> str:
     return key("late_data", day(intended), segment(field_id) + suffix)
 
 
-def late_object_keys(intended: pa.Array | pa.ChunkedArray, field_ids: pa.Array | pa.ChunkedArray, suffix: str) -> list[str]:
+def late_object_keys(
+    intended: pa.Array | pa.ChunkedArray, field_ids: pa.Array | pa.ChunkedArray, suffix: str
+) -> list[str]:
     """late_object_key for whole columns (date32 dates, string ids): the same checks, done on the columns.
 
     A row that fails them is handed to late_object_key, so the error is the one a single key would raise.

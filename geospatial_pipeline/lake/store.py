@@ -210,7 +210,6 @@ class LocalStore(ObjectStore):
         """Many small files: write-and-rename as in put_bytes, with each folder checked and made once and
         paths as plain strings (a late field's two objects cost little more than the kernel's work). That
         work is outside the GIL, so a few threads overlap it; more than that only contend."""
-        root = str(self.root)
         folders: dict[str, str] = {}
         targets = []
         for key, _, _ in items:

@@ -57,8 +57,6 @@ def test_late_reason_says_why():
 @given(st.lists(st.datetimes(min_value=dt.datetime(1000, 1, 1), max_value=dt.datetime(9999, 12, 31)), max_size=50))
 @settings(max_examples=200, deadline=None)
 def test_iso_utc_texts_is_iso_utc_for_a_whole_column(instants):
-    micros = np.array(
-        [(t - dt.datetime(1970, 1, 1)) // dt.timedelta(microseconds=1) for t in instants], dtype=np.int64
-    )
+    micros = np.array([(t - dt.datetime(1970, 1, 1)) // dt.timedelta(microseconds=1) for t in instants], dtype=np.int64)
     expected = [iso_utc(t.replace(tzinfo=dt.UTC)) for t in instants]
     assert iso_utc_texts(micros).tolist() == expected

@@ -98,7 +98,9 @@ def test_late_objects_are_the_single_row_definitions(rows):
 def test_the_text_object_says_which_field_is_late_for_which_date_and_why():
     arrival = dt.datetime(2025, 1, 3, 4, 5, 6, 7, tzinfo=dt.UTC)
     text = late_text("F-7 ü", dt.date(2025, 1, 1), arrival, dt.date(2025, 1, 4))
-    assert text == "Late field: F-7 ü for partition 2025-01-01, arrived 2025-01-03T04:05:06.000007Z, detected in 2025-01-04\n"
+    assert text == (
+        "Late field: F-7 ü for partition 2025-01-01, arrived 2025-01-03T04:05:06.000007Z, detected in 2025-01-04\n"
+    )
 
 
 def test_no_late_rows_no_objects():

@@ -94,7 +94,8 @@ def test_put_many_writes_every_object_in_order(store):
     items = [(f"late_data/2025-01-0{1 + j % 3}/F-{j}.txt", f"body {j}".encode(), "text/plain") for j in range(40)]
     infos = store.put_many(items, concurrency=4)
     assert [i.key for i in infos] == [k for k, _, _ in items]
-    assert all(i.etag == hashlib.md5(body).hexdigest() and i.size == len(body) for i, (_, body, _) in zip(infos, items))
+    for info, (_, body, _) in zip(infos, items, strict=True):
+        assert info.etag == hashlib.md5(body).hexdigest() and info.size == len(body)
     assert {k: store.get_bytes(k) for k, _, _ in items} == {k: body for k, body, _ in items}
     assert sorted(i.key for i in store.list("late_data/")) == sorted(k for k, _, _ in items)  # nothing else
 
