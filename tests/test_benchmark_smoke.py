@@ -54,7 +54,9 @@ def test_benchmark_prints_its_table_at_10k(tmp_path):
         [line] = [line for line in out.splitlines() if line.startswith(f"| {name} |")]
         cells = [c.strip() for c in line.strip("|").split("|")]
         records, wall, rate, cpu, rss = (float(c.replace(",", "")) for c in cells[1:6])
-        assert records == 10_000 and wall > 0 and rate > 0 and cpu > 0 and rss > 0, line
+        # a step of a few hundredths of a second shows 0.0 CPU seconds at the table's precision
+        assert records == 10_000 and wall > 0 and rate > 0 and cpu >= 0 and rss > 0, line
+        assert cpu > 0 or wall < 0.5, line
     pipeline_line = next(line for line in out.splitlines() if line.startswith("| pipeline (local lake) |"))
     assert re.search(r"\| [\d.]+x \| [\d.]+x faster \|$", pipeline_line)
     assert re.search(r"S3 late objects .* sequential [\d,]+/s, pooled .* = [\d.]+x; client CPU [\d.]+ ms/object", out)
