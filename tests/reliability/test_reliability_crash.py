@@ -138,13 +138,15 @@ def test_process_killed_with_sigkill_then_rerun_equals_clean_run(point, tmp_path
     for date in FIXTURE_DATES[:2]:
         run(store, date, settings)
 
+    scratch = tmp_path / "scratch"  # the child's temp folder: what a SIGKILL leaves there stays in tmp_path
+    scratch.mkdir()
     child = subprocess.run(
         [sys.executable, str(CHILD), str(lake), "2025-01-03", point],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent), "TMPDIR": str(scratch)},
     )
     assert child.returncode == -signal.SIGKILL, child.stderr[-3000:]
 
@@ -155,11 +157,24 @@ def test_process_killed_with_sigkill_then_rerun_equals_clean_run(point, tmp_path
     if point == "mid_geoparquet_rename":
         # The finished file waits in the run's scratch folder; the rename that would publish it never ran.
         assert store.head(keys.fields_key("2025-01-03")) is None
+        assert any(b"geo" in (pq.read_schema(f).metadata or {}) for f in _whole_parquet(scratch, "partition-*/tmp*"))
     assert not any(info.key.startswith(LOCAL_TMP_DIR) for info in store.list(""))
     assert_reader_view_consistent(store)
 
     run(store, "2025-01-03", settings)
     assert diff_states(lake_state(store), clean_state) == []
+
+
+def _whole_parquet(folder: Path, pattern: str) -> list[Path]:
+    """Parquet files under `folder` that were finished (a file cut off mid-write has no footer)."""
+    whole = []
+    for path in folder.glob(pattern + ".parquet"):
+        try:
+            pq.read_schema(path)
+        except (OSError, ValueError):
+            continue
+        whole.append(path)
+    return whole
 
 
 def test_rerunning_every_partition_in_any_order_is_byte_identical(tmp_path, settings_for):
