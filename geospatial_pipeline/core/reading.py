@@ -350,7 +350,7 @@ def _text_lane(texts: list[bytes]) -> tuple[list[tuple[str, bytes] | None] | Non
         if not located:
             continue
         values = [batch[k][spans[k][0] : spans[k][1]] for k in located]
-        _, lane = read_polygon_coordinates(values, np.array([spans[k][2] for k in located], dtype=bool))
+        lane = read_polygon_coordinates(values, np.array([spans[k][2] for k in located], dtype=bool))
         if not len(lane):
             continue
         rows = [located[k] for k in lane.index.tolist()]

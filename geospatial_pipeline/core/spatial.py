@@ -641,9 +641,9 @@ _OPEN, _CLOSE, _COMMA, _BAR, _POINT, _OTHER = b"[],|px"
 _NUMBERS_BATCH = 64
 
 
-def read_polygon_coordinates(values: list[bytes], multi: np.ndarray) -> tuple[np.ndarray, RaggedPolygons]:
-    """The JSON text of Polygon (or, where `multi`, MultiPolygon) `coordinates` values → which of them are
-    valid JSON and plain, as _flatten_block judges decoded ones, and their arrays (index: position in `values`).
+def read_polygon_coordinates(values: list[bytes], multi: np.ndarray) -> RaggedPolygons:
+    """The JSON text of Polygon (or, where `multi`, MultiPolygon) `coordinates` values → the arrays of those
+    that are valid JSON and plain, as _flatten_block judges decoded ones (index: position in `values`).
 
     Decoding coordinates into nested lists and walking those cost more than the rest of the parse. Here the
     values are checked as text, together: nothing but numbers, whitespace, brackets and commas; brackets and
@@ -654,9 +654,8 @@ def read_polygon_coordinates(values: list[bytes], multi: np.ndarray) -> tuple[np
     read all the same, so that a bad record costs its neighbours nothing.
     """
     m = len(values)
-    taken = np.zeros(m, dtype=bool)
     if m == 0:
-        return taken, _concat_ragged([])
+        return _concat_ragged([])
     joined = b"|".join(values)
     shape = joined.translate(_STRUCTURE, _NUMBER_BYTES)
     compact = joined
@@ -688,12 +687,12 @@ def read_polygon_coordinates(values: list[bytes], multi: np.ndarray) -> tuple[np
     not_plain, first, parts, rings, points = _value_structure(r, starts, multi)
     bad |= not_plain
     if bad.all():
-        return taken, _concat_ragged([])
+        return _concat_ragged([])
     numbers, failed = _read_numbers(values, np.flatnonzero(~bad).tolist())
     if failed:
         bad[failed] = True
         if bad.all():
-            return taken, _concat_ragged([])
+            return _concat_ragged([])
     keep = ~bad
     if bad.any():
         first = first[keep]
@@ -703,7 +702,7 @@ def read_polygon_coordinates(values: list[bytes], multi: np.ndarray) -> tuple[np
         parts, rings = parts[0], rings[0]
     ring_offsets = _offsets(points)
     if len(numbers) != 2 * ring_offsets[-1]:  # cannot happen after the checks above; never guess
-        return taken, _concat_ragged([])
+        return _concat_ragged([])
     coords = numbers.reshape(-1, 2)
     geom_offsets = _with_end(np.searchsorted(parts, first), len(parts))
     part_offsets = _with_end(np.searchsorted(rings, parts), len(rings))
@@ -712,20 +711,17 @@ def read_polygon_coordinates(values: list[bytes], multi: np.ndarray) -> tuple[np
     unclosed = (coords[ring_offsets[:-1]] != coords[ring_offsets[1:] - 1]).any(axis=1)
     if unclosed.any():
         ragged = ragged.take(np.flatnonzero(~_any_per(_any_per(unclosed, part_offsets), geom_offsets)))
-    taken[ragged.index] = True
-    return taken, ragged
+    return ragged
 
 
-def _read_subset(values: list[bytes], multi: np.ndarray, keep: list[bool]) -> tuple[np.ndarray, RaggedPolygons]:
+def _read_subset(values: list[bytes], multi: np.ndarray, keep: list[bool]) -> RaggedPolygons:
     """read_polygon_coordinates on the values marked in `keep`, positions still those of `values`."""
-    taken = np.zeros(len(values), dtype=bool)
     if all(keep):  # the values pass one by one but not together: never expected; take none
-        return taken, _concat_ragged([])
+        return _concat_ragged([])
     rows = np.flatnonzero(np.array(keep, dtype=bool))
-    sub_taken, ragged = read_polygon_coordinates([values[k] for k in rows.tolist()], multi[rows])
-    taken[rows[sub_taken]] = True
+    ragged = read_polygon_coordinates([values[k] for k in rows.tolist()], multi[rows])
     ragged.index = rows[ragged.index]
-    return taken, ragged
+    return ragged
 
 
 def _passes_text_checks(value: bytes) -> bool:
