@@ -331,11 +331,18 @@ def _data_texts(picked: list, ok: np.ndarray) -> pa.Array:
 _MAX_ARRAY_BYTES = 2**31 - 1  # what the 32-bit offsets of a string array address
 
 
+def _value_offsets(values: pa.Array) -> np.ndarray:
+    """Where each value of a string/binary array starts in its data buffer, and where the last one ends."""
+    wide = pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type)
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64 if wide else np.int32)
+    return offsets[values.offset : values.offset + len(values) + 1]
+
+
 def _utf8_column(texts: pa.Array) -> pa.ChunkedArray:
     """large_binary UTF-8 texts as the published string type: one chunk, or more if they pass 2 GiB."""
     if len(texts) == 0:
         return pa.chunked_array([], pa.string())
-    ends = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
+    ends = _value_offsets(texts)
     chunks, start = [], 0
     while start < len(texts):
         end = max(int(np.searchsorted(ends, ends[start] + _MAX_ARRAY_BYTES, side="right")) - 1, start + 1)
@@ -382,7 +389,8 @@ def _first_per_group(keys: pa.Table, id_codes: np.ndarray, exact: bool) -> np.nd
     against the ids: None if two different ids share one."""
     date = keys["processing_date"].combine_chunks().cast(pa.int32()).to_numpy(zero_copy_only=False)
     arrival = keys["arrival_time"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
-    order = np.lexsort((-keys["seq"].combine_chunks().to_numpy(zero_copy_only=False), -arrival, id_codes, date))
+    seq = keys["seq"].combine_chunks().to_numpy(zero_copy_only=False)
+    order = np.lexsort((-seq, -arrival, id_codes, date))  # last key sorts first: per group, latest first
     del arrival
     date, id_codes = date[order], id_codes[order]
     same = (date[1:] == date[:-1]) & (id_codes[1:] == id_codes[:-1])  # row i+1 is in row i's group
@@ -393,7 +401,6 @@ def _first_per_group(keys: pa.Table, id_codes: np.ndarray, exact: bool) -> np.nd
             return None
     first = np.ones(len(order), dtype=bool)
     first[1:] = ~same
-    seq = keys["seq"].combine_chunks().to_numpy(zero_copy_only=False)
     return seq[order[first]]
 
 
@@ -411,8 +418,7 @@ def _string_hashes(values: pa.ChunkedArray) -> np.ndarray:
         n = len(chunk)
         if n == 0:
             continue
-        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64 if chunk.type == pa.large_string() else np.int32)
-        offsets = offsets[chunk.offset : chunk.offset + n + 1].astype(np.int64)
+        offsets = _value_offsets(chunk).astype(np.int64)
         lengths = np.diff(offsets)
         data_buffer = chunk.buffers()[2]  # absent when every string is empty
         data = np.frombuffer(data_buffer or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
