@@ -67,25 +67,30 @@ def late_object_key(intended: dt.date | str, field_id: str, suffix: str) -> str:
 
 
 def late_object_keys(
-    intended: pa.Array | pa.ChunkedArray, field_ids: pa.Array | pa.ChunkedArray, suffix: str
-) -> list[str]:
-    """late_object_key for whole columns (date32 dates, string ids): the same checks, done on the columns.
+    intended: pa.Array | pa.ChunkedArray, field_ids: pa.Array | pa.ChunkedArray, suffixes: tuple[str, ...]
+) -> list[list[str]]:
+    """late_object_key for whole columns (date32 dates, string ids), one list of keys per suffix: the same
+    checks, done once on the columns (the longest suffix decides whether a key is too long).
 
     A row that fails them is handed to late_object_key, so the error is the one a single key would raise.
     """
-    named = pc.binary_join_element_wise(field_ids, suffix, "")
+    longest = max(len(suffix.encode()) for suffix in suffixes)
     bad = pc.or_kleene(
         pc.or_kleene(pc.is_null(field_ids), pc.is_null(intended)),
         pc.or_kleene(
-            pc.or_kleene(pc.is_in(field_ids, pa.array(["", ".", ".."])), pc.greater(pc.binary_length(named), 255)),
+            pc.or_kleene(
+                pc.is_in(field_ids, pa.array(["", ".", ".."])), pc.greater(pc.binary_length(field_ids), 255 - longest)
+            ),
             pc.match_substring_regex(field_ids, _BAD_SEGMENT.pattern),
         ),
     )
     if pc.any(bad).as_py():
         at = pc.index(bad, True).as_py()
-        late_object_key(intended[at].as_py(), field_ids[at].as_py(), suffix)
+        for suffix in suffixes:
+            late_object_key(intended[at].as_py(), field_ids[at].as_py(), suffix)
         raise UnsafeKeyError(f"unsafe late object key for field {field_ids[at].as_py()!r}")  # not reached
-    return pc.binary_join_element_wise("late_data", pc.cast(intended, pa.string()), named, "/").to_pylist()
+    stems = pc.binary_join_element_wise("late_data", pc.cast(intended, pa.string()), field_ids, "/")
+    return [pc.binary_join_element_wise(stems, suffix, "").to_pylist() for suffix in suffixes]
 
 
 LATE_BATCHES_PREFIX = "late_data/_batches/"

@@ -320,8 +320,7 @@ def late_object_jobs(late: pa.Table) -> list[tuple[str, bytes, str]]:
     values = [late[n].to_pylist() for n in _FEATURE_VALUES] + [t.to_pylist() for t in texts.values()]
     features = [late_feature(dict(zip(names, row, strict=True))) for row in zip(*values, strict=True)]
     notes = late_texts(late["field_id"], texts["processing_date"], texts["arrival_time"], texts["detected_in"])
-    feature_keys = keys.late_object_keys(late["processing_date"], late["field_id"], ".geojson")
-    note_keys = keys.late_object_keys(late["processing_date"], late["field_id"], ".txt")
+    feature_keys, note_keys = keys.late_object_keys(late["processing_date"], late["field_id"], (".geojson", ".txt"))
     jobs: list[tuple[str, bytes, str]] = []
     for feature_key, feature, note_key, note in zip(
         feature_keys, features, note_keys, notes.cast(pa.binary()).to_pylist(), strict=True
