@@ -442,7 +442,7 @@ def table(results: list[dict]) -> str:
             seq, pooled = s3["sequential"], s3["pooled"]
             rate = {k: v["objects"] / v["wall_s"] for k, v in s3.items()}
             cpu_ms = {k: 1000 * v["cpu_s"] / v["objects"] for k, v in s3.items()}
-            server_ms = {k: 1000 * v.get("server_cpu_s", float("nan")) / v["objects"] for k, v in s3.items()}
+            server_ms = {k: 1000 * v["server_cpu_s"] / v["objects"] for k, v in s3.items()}
             total = pipe["late_objects"]
             # moto's server is one Python process: however many requests are in flight, it serves about
             # 1 / (its CPU per object) of them a second, the ceiling of the pooled rate here.
