@@ -8,6 +8,12 @@
 Every measured step runs in its own subprocess, so each peak RSS is that step's own `ru_maxrss` and no
 step inherits another's heap. Batches are generated once (seeded) into benchmarks/out/ and reused. The
 lake of a pipeline run lives in the system temp folder, the way a worker's scratch disk would.
+
+Every step's files stay until the whole benchmark ends, then go at once. Deleting a lake between runs
+made every run after the first slower for a reason that has nothing to do with the pipeline: ext4
+without a journal (this VM's root file system) will not reuse an inode freed in the last 60 s, or 360 s
+while its inode-table block is dirty, and scans past each such inode on every file it creates. Right after
+a 1M lake (200,000 late objects) was deleted, creating a file cost 200-560 µs of kernel time instead of 30.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ CONFIG = REPO / "fixtures" / "config.yaml"  # Central Europe bounds; the generat
 DEFAULT_CACHE = Path(__file__).resolve().parent / "out"
 # The small-file floor: this many files of about a late object's size (its per-file cost is what counts).
 SMALL_FILES, SMALL_FILE_BYTES = 20_000, 1_500
+SCRATCH_ENV = "BENCH_SCRATCH"  # the parent's scratch root, where each step makes its folder
 
 
 # --- children: one measured step each, reporting a JSON line on stdout ---------------------------------
@@ -84,32 +91,37 @@ def child_floor(p: dict) -> dict:
     from benchmarks.baselines import io_floor, raw_copy
 
     fn = raw_copy if p["mode"] == "raw" else io_floor
-    with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp:
-        t, c = time.perf_counter(), time.process_time()
-        rows = fn(Path(p["source"]), Path(tmp) / "out.parquet")
-        return _usage(t, c, records=rows)
+    tmp = _scratch("floor")
+    t, c = time.perf_counter(), time.process_time()
+    rows = fn(Path(p["source"]), tmp / "out.parquet")
+    return _usage(t, c, records=rows)
 
 
 def child_files(p: dict) -> dict:
     from benchmarks.baselines import small_files
 
-    with tempfile.TemporaryDirectory(prefix="bench-files-") as tmp:  # where the pipeline's lake lives
-        t, c = time.perf_counter(), time.process_time()
-        files = small_files(Path(tmp), p["count"], p["size"])
-        return _usage(t, c, files=files, size=p["size"])
+    tmp = _scratch("files")  # on the file system the pipeline's lake lives on
+    t, c = time.perf_counter(), time.process_time()
+    files = small_files(tmp, p["count"], p["size"])
+    return _usage(t, c, files=files, size=p["size"])
 
 
 def child_reference(p: dict) -> dict:
     from benchmarks.baselines import per_record_reference
 
-    with tempfile.TemporaryDirectory(prefix="bench-ref-") as tmp:
-        t, c = time.perf_counter(), time.process_time()
-        rows = per_record_reference(Path(p["source"]), Path(tmp) / "out.parquet", PARTITION, dt.timedelta(days=1))
-        return _usage(t, c, records=rows)
+    tmp = _scratch("ref")
+    t, c = time.perf_counter(), time.process_time()
+    rows = per_record_reference(Path(p["source"]), tmp / "out.parquet", PARTITION, dt.timedelta(days=1))
+    return _usage(t, c, records=rows)
+
+
+def _scratch(name: str) -> Path:
+    """A fresh folder for one step inside the benchmark's scratch root, left for the parent to remove."""
+    return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=os.environ.get(SCRATCH_ENV)))
 
 
 def _lake_with(source: Path) -> Path:
-    lake = Path(tempfile.mkdtemp(prefix="bench-lake-"))
+    lake = _scratch("lake")
     raw = lake / "raw" / PARTITION.isoformat()
     raw.mkdir(parents=True)
     try:
@@ -173,27 +185,24 @@ def child_pipeline(p: dict) -> dict:
 
     source = Path(p["source"])
     lake = _lake_with(source)
-    try:
-        settings = load_settings(CONFIG, local_lake_path=lake)
-        phases = _phase_timers()
-        tree = TreeMemory()
-        t, c = time.perf_counter(), time.process_time()
-        report = run_partition(
-            LocalStore(lake),
-            PARTITION,
-            settings.rules(),
-            target_crs=settings.target_crs,
-            limits=settings.limits(),
-            now=NOW,
-        )
-        result = _usage(t, c, tree, records=report.counts["input_records"], counts=report.counts, phases=phases)
-        phases["publish"] = result["wall_s"] - phases.get("read+validate", 0.0)
-        result["late_objects"] = report.outputs["late_objects"]
-        if p.get("sample"):
-            _save_late_sample(lake, Path(p["sample"]), int(p["sample_rows"]))
-        return result
-    finally:
-        shutil.rmtree(lake, ignore_errors=True)
+    settings = load_settings(CONFIG, local_lake_path=lake)
+    phases = _phase_timers()
+    tree = TreeMemory()
+    t, c = time.perf_counter(), time.process_time()
+    report = run_partition(
+        LocalStore(lake),
+        PARTITION,
+        settings.rules(),
+        target_crs=settings.target_crs,
+        limits=settings.limits(),
+        now=NOW,
+    )
+    result = _usage(t, c, tree, records=report.counts["input_records"], counts=report.counts, phases=phases)
+    phases["publish"] = result["wall_s"] - phases.get("read+validate", 0.0)
+    result["late_objects"] = report.outputs["late_objects"]
+    if p.get("sample"):
+        _save_late_sample(lake, Path(p["sample"]), int(p["sample_rows"]))
+    return result
 
 
 def _save_late_sample(lake: Path, out: Path, rows: int) -> None:
@@ -288,22 +297,19 @@ def child_dagster(p: dict) -> dict:
     from geospatial_pipeline.settings import load_settings
 
     lake = _lake_with(Path(p["source"]))
-    try:
-        defs = build_definitions(load_settings(CONFIG, local_lake_path=lake))
-        with DagsterInstance.ephemeral() as instance:
-            t = time.perf_counter()
-            result = materialize(
-                list(defs.assets),
-                partition_key=PARTITION.isoformat(),
-                instance=instance,
-                resources=defs.resources,
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            )
-            materialize_s = time.perf_counter() - t
-        assert result.success
-        return _usage(t0, c0, records=p["records"], materialize_s=materialize_s)
-    finally:
-        shutil.rmtree(lake, ignore_errors=True)
+    defs = build_definitions(load_settings(CONFIG, local_lake_path=lake))
+    with DagsterInstance.ephemeral() as instance:
+        t = time.perf_counter()
+        result = materialize(
+            list(defs.assets),
+            partition_key=PARTITION.isoformat(),
+            instance=instance,
+            resources=defs.resources,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
+        materialize_s = time.perf_counter() - t
+    assert result.success
+    return _usage(t0, c0, records=p["records"], materialize_s=materialize_s)
 
 
 CHILDREN = {
@@ -518,8 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        # Outside the timed part: start with no one else's dirty pages, and leave none (the deleted lake's
-        # blocks are discarded at the journal's commit) to slow the step after this one.
+        # Outside the timed part: start with no one else's dirty pages, and leave none to slow the next step.
         os.sync()
         result = CHILDREN[args.child](json.loads(args.params))
         os.sync()
@@ -530,12 +535,14 @@ def main(argv: list[str] | None = None) -> int:
         args.repeat = 3 if args.large else 1
     args.cache.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    results = [measure(args.records, args, baselines=True, extras=True)]
-    if args.large:
-        results.append(measure(args.large_records, args, baselines=True, extras=False))
-        memory = measure(args.memory_records, args, baselines=False, extras=False)
-        memory["memory_only"] = True
-        results.append(memory)
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:  # every step's files, removed at the end
+        os.environ[SCRATCH_ENV] = scratch
+        results = [measure(args.records, args, baselines=True, extras=True)]
+        if args.large:
+            results.append(measure(args.large_records, args, baselines=True, extras=False))
+            memory = measure(args.memory_records, args, baselines=False, extras=False)
+            memory["memory_only"] = True
+            results.append(memory)
     print(f"Machine: {machine()}")
     print(
         f"Batch: seeded GeoJSONSeq (seed {args.seed}), partition {PARTITION}; "
