@@ -110,8 +110,8 @@ class _Spool:
         if table.num_rows == 0:
             return
         if self.writer is None:
-            # lz4: a third of the bytes to write and flush, for a little CPU (page-cache pressure slows the
-            # many small late-object files that follow)
+            # lz4: a third of the scratch disk for a little CPU (1-2 s at 1M rows): the spool lives the
+            # whole run, beside the spill and the finished GeoParquet
             self.writer = pq.ParquetWriter(self.path, self.schema, compression="lz4")
         self.writer.write_table(table.cast(self.schema))
         self.rows += table.num_rows
