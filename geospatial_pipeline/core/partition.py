@@ -44,6 +44,9 @@ FIELD_SCHEMA = pa.schema(
         pa.field("bbox", BBOX_TYPE, nullable=False),
     ]
 )
+# Columns with a handful of distinct values per partition: worth Parquet's dictionary encoding. The rest
+# (ids, geometry, properties) are nearly all distinct, and a dictionary attempt on them costs CPU for nothing.
+FEW_VALUES = ("processing_date", "detected_in", "late_reason", "source_crs", "source_key")
 # Late rows also carry their RFC 7946 geometry (lon/lat) for the per-field GeoJSON objects.
 LATE_SCHEMA = FIELD_SCHEMA.append(pa.field("geometry_geojson", pa.string(), nullable=False))
 

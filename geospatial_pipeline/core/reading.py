@@ -110,13 +110,6 @@ def _line_chunks(key: str, reader: IO[bytes], chunk_records: int, max_record_byt
     line_no = 0
     skipping = False  # inside an over-long line, dropping bytes until its newline
 
-    def emit(text: bytes) -> None:
-        nonlocal chunk
-        text = text.strip(b"\r\x1e \t")
-        if text:
-            chunk.texts.append(text)
-            chunk.lines.append(line_no)
-
     while True:
         try:
             block = reader.read(READ_BLOCK)
@@ -129,28 +122,76 @@ def _line_chunks(key: str, reader: IO[bytes], chunk_records: int, max_record_byt
         if not block:
             break
         parts = block.split(b"\n")
-        parts[0] = pending + parts[0] if not skipping else parts[0]
-        for part in parts[:-1]:
+        complete = parts[:-1]
+        if skipping and complete:  # the first newline ends the over-long line: nothing of it is a record
             line_no += 1
-            if skipping:
-                skipping = False
-                continue
-            if len(part) > max_record_bytes:
-                chunk.read_rejects.append(_too_large(line_no, part, max_record_bytes))
+            skipping = False
+            complete = complete[1:]
+        elif complete:
+            complete[0] = pending + complete[0]
+        first = line_no + 1
+        line_no += len(complete)
+        if complete and max(map(len, complete)) > max_record_bytes:
+            pieces = _lines_with_rejects(complete, first, max_record_bytes)
+        else:  # the usual block: every line is a record or blank, and no Python runs per line but a strip
+            texts = [part.strip(_LINE_PADDING) for part in complete]
+            if all(texts):
+                pieces = [(texts, range(first, first + len(texts)), [])]
             else:
-                emit(part)
-            if len(chunk) >= chunk_records:
-                yield chunk
-                chunk = RawChunk(key)
-        pending = parts[-1] if not (skipping and len(parts) == 1) else b""
+                kept = [j for j, text in enumerate(texts) if text]
+                pieces = [([texts[j] for j in kept], [first + j for j in kept], [])]
+        for texts, numbers, rejects in pieces:  # a chunk goes out as soon as it is full, as line by line
+            start = 0
+            while start < len(texts):
+                take = min(len(texts) - start, chunk_records - len(chunk))
+                chunk.texts.extend(texts[start : start + take])
+                chunk.lines.extend(numbers[start : start + take])
+                start += take
+                if len(chunk) >= chunk_records:
+                    yield chunk
+                    chunk = RawChunk(key)
+            for reject in rejects:
+                chunk.read_rejects.append(reject)
+                if len(chunk) >= chunk_records:
+                    yield chunk
+                    chunk = RawChunk(key)
+        if len(parts) == 1 and not skipping:
+            pending += parts[0]
+        else:
+            pending = parts[-1] if not skipping else b""
         if not skipping and len(pending) > max_record_bytes:
             chunk.read_rejects.append(_too_large(line_no + 1, pending, max_record_bytes))
             pending, skipping = b"", True
+            if len(chunk) >= chunk_records:
+                yield chunk
+                chunk = RawChunk(key)
     if pending and not skipping:
         line_no += 1
-        emit(pending)
+        text = pending.strip(_LINE_PADDING)
+        if text:
+            chunk.texts.append(text)
+            chunk.lines.append(line_no)
     if len(chunk):
         yield chunk
+
+
+_LINE_PADDING = b"\r\x1e \t"  # CR of CRLF files, RFC 8142's record separator, spaces
+
+
+def _lines_with_rejects(parts: list[bytes], first: int, max_record_bytes: int) -> list[tuple[list, list, list]]:
+    """Runs of records between over-long lines, each over-long line a reject after its run (line order)."""
+    pieces: list[tuple[list, list, list]] = []
+    texts: list[bytes] = []
+    numbers: list[int] = []
+    for j, part in enumerate(parts):
+        if len(part) > max_record_bytes:
+            pieces.append((texts, numbers, [_too_large(first + j, part, max_record_bytes)]))
+            texts, numbers = [], []
+        elif text := part.strip(_LINE_PADDING):
+            texts.append(text)
+            numbers.append(first + j)
+    pieces.append((texts, numbers, []))
+    return pieces
 
 
 def _too_large(line_no: int, text: bytes, limit: int) -> tuple[int, bytes, Reason, str]:

@@ -38,6 +38,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from geospatial_pipeline.core.partition import (
+    FEW_VALUES,
     FIELD_SCHEMA,
     LATE_SCHEMA,
     ChunkOutcome,
@@ -110,9 +111,16 @@ class _Spool:
         if table.num_rows == 0:
             return
         if self.writer is None:
-            # lz4: a third of the scratch disk for a little CPU (1-2 s at 1M rows): the spool lives the
-            # whole run, beside the spill and the finished GeoParquet
-            self.writer = pq.ParquetWriter(self.path, self.schema, compression="lz4")
+            # Scratch read back by this run only: no statistics, dictionaries only where values repeat, no
+            # compression (lz4 saved 17% of the bytes for three times the CPU: 1M rows, 764 MiB of tables,
+            # written in 0.4-0.5 s instead of 1.3-1.5 s, read in 0.45 instead of 0.6-1.0 s; 704 vs 631 MiB).
+            self.writer = pq.ParquetWriter(
+                self.path,
+                self.schema,
+                compression="none",
+                use_dictionary=[name for name in FEW_VALUES if name in self.schema.names],
+                write_statistics=False,
+            )
         self.writer.write_table(table.cast(self.schema))
         self.rows += table.num_rows
 

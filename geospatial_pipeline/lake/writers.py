@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from pyproj import CRS
 
 from geospatial_pipeline.core.lateness import iso_utc, iso_utc_texts
-from geospatial_pipeline.core.partition import FIELD_SCHEMA
+from geospatial_pipeline.core.partition import FEW_VALUES, FIELD_SCHEMA
 from geospatial_pipeline.lake import keys
 from geospatial_pipeline.lake.store import ObjectInfo, ObjectStore
 
@@ -63,7 +63,13 @@ class GeoParquetFile:
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self._writer = pq.ParquetWriter(
-            path, schema, compression="zstd", compression_level=1, write_statistics=True, store_schema=False
+            path,
+            schema,
+            compression="zstd",
+            compression_level=1,
+            use_dictionary=[name for name in FEW_VALUES if name in schema.names],
+            write_statistics=True,
+            store_schema=False,
         )
 
     def write(self, table: pa.Table) -> None:
