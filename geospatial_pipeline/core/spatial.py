@@ -964,21 +964,23 @@ def _check_ragged(rg: RaggedPolygons, crs_names: np.ndarray, rules: SpatialRules
     wrong_type = ok & ~np.isin(type_ids, allowed_ids)
     reject(wrong_type, Reason.GEOMETRY_TYPE_NOT_ALLOWED, _type_messages(type_ids[wrong_type], rules))
 
-    source = rg.shapes()
     result = SpatialResult.blank(n, reasons)
     invalid = np.zeros(n, dtype=bool)
-    invalid[ok] = ~shapely.is_valid(source[ok])
+    asked = np.flatnonzero(ok & ~star_shaped(rg))  # GEOS judges the rest; most field boundaries need not ask
+    source = rg.take(asked).shapes()
+    invalid[asked] = ~shapely.is_valid(source)
     if invalid.any():
         rows = np.flatnonzero(invalid)
+        shapes = source[np.searchsorted(asked, rows)]
         ok[rows] = False
         if rules.repair_invalid:  # repaired shapes are no longer plain arrays: they finish in the shapely lane
             _scatter(
                 result,
-                _check_shapes(source[rows], np.ones(len(rows), dtype=bool), crs_names[rows], rules, {}),
+                _check_shapes(shapes, np.ones(len(rows), dtype=bool), crs_names[rows], rules, {}),
                 rows,
             )
         else:
-            for i, why in zip(rows, shapely.is_valid_reason(source[rows]), strict=True):
+            for i, why in zip(rows, shapely.is_valid_reason(shapes), strict=True):
                 reasons.setdefault(int(i), []).append((Reason.GEOMETRY_INVALID, why))
 
     # CRS groups, as in _check_shapes; coordinates of each group are transformed once.
@@ -1042,6 +1044,55 @@ def _check_ragged(rg: RaggedPolygons, crs_names: np.ndarray, rules: SpatialRules
     result.area_ha[accepted] = area / 10_000.0
     result.perimeter_m[accepted] = perimeter
     return result
+
+
+# Least turn, and least short of a half turn, of an edge seen from the centre: far above the error of the
+# angles (about 1e-15 rad: the differences to the centre are correctly rounded, atan2 is within an ulp).
+_STAR_MARGIN = 1e-9
+
+
+def star_shaped(rg: RaggedPolygons) -> np.ndarray:
+    """Per geometry: a single ring going round the mean of its vertices in one direction, which makes it
+    a simple polygon and so valid as GEOS judges it. False means "ask GEOS", not "invalid".
+
+    Seen from that centre every edge turns the same way by more than nothing and less than a half turn,
+    and the turns add up to exactly one full turn: the edges then lie in sectors that meet only at shared
+    vertices, so no two edges cross or touch elsewhere. Convex and nearly convex boundaries (most fields)
+    pass. Holes, several parts, unclosed rings and a vertex on the centre are left to GEOS.
+    """
+    out = np.zeros(len(rg), dtype=bool)
+    rings = np.diff(rg.part_offsets[rg.geom_offsets])
+    single = np.flatnonzero(rings == 1)
+    ring = rg.part_offsets[rg.geom_offsets[single]]
+    starts, ends = rg.ring_offsets[ring], rg.ring_offsets[ring + 1]
+    usable = ends - starts >= 4
+    single, starts, ends = single[usable], starts[usable], ends[usable]
+    if not len(single):
+        return out
+    xy = rg.coords[_ranges(starts, ends)]
+    sizes = ends - starts
+    local = _offsets(sizes)
+    first, last = local[:-1], local[1:] - 1
+    closed = (xy[first] == xy[last]).all(axis=1)
+    centre = (np.add.reduceat(xy, first, axis=0) - xy[last]) / (sizes - 1)[:, None]  # the distinct vertices
+    d = xy - np.repeat(centre, sizes, axis=0)
+    off_centre = _all_per((d[:, 0] != 0) | (d[:, 1] != 0), local)
+    turn = np.diff(np.arctan2(d[:, 1], d[:, 0]))
+    turn = np.mod(turn + np.pi, 2 * np.pi) - np.pi
+    within = np.ones(len(turn) + 1, dtype=bool)
+    within[last] = False
+    span = (np.abs(turn) > _STAR_MARGIN) & (np.abs(turn) < np.pi - _STAR_MARGIN)
+    edges = local - np.arange(len(local))  # offsets of each ring's edges in `turn` minus the gaps
+    turn, span, positive = turn[within[:-1]], span[within[:-1]], turn[within[:-1]] > 0
+    one_way = _all_per(positive, edges) | _all_per(~positive, edges)
+    whole_turn = np.abs(np.abs(np.add.reduceat(turn, edges[:-1])) - 2 * np.pi) < 1e-6
+    out[single] = closed & off_centre & _all_per(span, edges) & one_way & whole_turn
+    return out
+
+
+def _all_per(flags: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Per group (given by offsets over `flags`): is every flag set?"""
+    return ~_any_per(~flags, offsets)
 
 
 def _orientation_order(rg: RaggedPolygons, coords: np.ndarray, exterior: np.ndarray) -> np.ndarray:
