@@ -2,7 +2,7 @@
 
     python -m benchmarks.run                  # 100k records (quick)
     python -m benchmarks.run --large          # also 1M (with baselines) and 4M (pipeline, for memory);
-                                              # floors and pipeline 3 times each, medians reported
+                                              # floors and pipeline in 3 alternating rounds, medians
     make bench ARGS="--records 10000"
 
 Every measured step runs in its own subprocess, so each peak RSS is that step's own `ru_maxrss` and no
@@ -327,13 +327,21 @@ def _median_run(runs: list[dict]) -> dict:
     return sorted(runs, key=lambda r: r["wall_s"])[(len(runs) - 1) // 2]
 
 
-def run_repeated(kind: str, repeat: int, **params) -> dict:
-    """`repeat` runs of a step: the median run's figures, every run's wall time, the highest peak RSS."""
-    runs = [run_child(kind, **params) for _ in range(max(1, repeat))]
+def run_rounds(steps: dict[str, tuple[str, dict]], repeat: int) -> dict[str, dict]:
+    """`repeat` rounds of the steps (name -> kind, params), one of each per round, so a slow spell of the
+    machine or a fuller page cache later on hits every step alike. Per step: the median run's figures,
+    every run's wall time, the highest peak RSS."""
+    runs: dict[str, list[dict]] = {name: [] for name in steps}
+    for _ in range(max(1, repeat)):
+        for name, (kind, params) in steps.items():
+            runs[name].append(run_child(kind, **params))
     return {
-        **_median_run(runs),
-        "wall_runs": [r["wall_s"] for r in runs],
-        "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
+        name: {
+            **_median_run(r),
+            "wall_runs": [x["wall_s"] for x in r],
+            "peak_rss_mib": max(x["peak_rss_mib"] for x in r),
+        }
+        for name, r in runs.items()
     }
 
 
@@ -359,24 +367,23 @@ def measure(records: int, args: argparse.Namespace, *, baselines: bool, extras: 
     source = generate(batch_path(args.cache, records, args.seed), records, args.seed)
     out: dict = {"records": records, "input_mib": source.stat().st_size / (1 << 20)}
     say = (lambda msg: print(f"  [{records:,}] {msg}", file=sys.stderr, flush=True)) if args.verbose else None
+    sample = args.cache / f"late-sample-{records}-s{args.seed}.parquet"
+    pipeline = {"source": str(source), "sample": str(sample) if extras else "", "sample_rows": args.s3_objects // 2}
+    steps = {"pipeline": ("pipeline", pipeline)}
     if baselines:
-        say and say("I/O floor")
-        out["floor"] = run_repeated("floor", args.repeat, source=str(source), mode="json")
-        out["raw"] = run_repeated("floor", args.repeat, source=str(source), mode="raw")
+        steps = {
+            "floor": ("floor", {"source": str(source), "mode": "json"}),
+            "raw": ("floor", {"source": str(source), "mode": "raw"}),
+            **steps,
+        }
+    say and say(f"{' / '.join(steps)}, {args.repeat if baselines else 1} round(s)")
+    out.update(run_rounds(steps, args.repeat if baselines else 1))
+    if baselines:
         say and say("small-file floor")
         out["files"] = run_child("files", count=min(records // 5, SMALL_FILES), size=SMALL_FILE_BYTES)
         if not args.skip_reference:
             say and say("per-record reference")
             out["reference"] = run_child("reference", source=str(source))
-    say and say("pipeline")
-    sample = args.cache / f"late-sample-{records}-s{args.seed}.parquet"
-    out["pipeline"] = run_repeated(
-        "pipeline",
-        args.repeat if baselines else 1,
-        source=str(source),
-        sample=str(sample) if extras else "",
-        sample_rows=args.s3_objects // 2,
-    )
     if extras and not args.skip_s3:
         say and say("S3 late objects")
         out["s3"] = run_child("s3", sample=str(sample), concurrency=args.s3_concurrency, rounds=args.s3_rounds)
@@ -442,7 +449,7 @@ def table(results: list[dict]) -> str:
                 for name, r in runs.items()
                 if r and r.get("wall_runs")
             )
-            notes.append(f"  median of {len(pipe['wall_runs'])} runs each ({walls})")
+            notes.append(f"  median of {len(pipe['wall_runs'])} alternating rounds ({walls})")
         if "s3" in res:
             s3 = res["s3"]
             seq, pooled = s3["sequential"], s3["pooled"]
