@@ -3,6 +3,7 @@ should pass the usual field boundary (else it saves nothing)."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -11,7 +12,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geospatial_pipeline.core.spatial import RaggedPolygons, star_shaped
+from geospatial_pipeline.core.spatial import RaggedPolygons, flatten_polygons, star_shaped
 
 
 def ragged(polygons: list[list[list[tuple[float, float]]]]) -> RaggedPolygons:
@@ -101,3 +102,23 @@ def test_shifted_copies_agree(shift):
     """Far from the origin the subtraction from the centre still decides the same way."""
     star = around(shift, shift, [1, 0.5] * 6, [k * math.pi / 6 for k in range(12)])
     assert star_shaped(ragged([[star]])).tolist() == [True]
+
+
+def test_a_chunk_where_every_polygon_passes_is_checked_like_geos_does():
+    """Nothing left for GEOS to judge: the array lane still gives the general lane's results."""
+    from geospatial_pipeline.core.spatial import SpatialRules, check_geometries, check_parsed_geometries
+
+    boxes = [
+        {"type": "Polygon", "coordinates": [[[x, 50], [x + 0.01, 50], [x + 0.01, 50.01], [x, 50.01], [x, 50]]]}
+        for x in (10.0, 11.0, 12.0)
+    ]
+    texts = [json.dumps(box).encode() for box in boxes]
+    polygons, not_plain = flatten_polygons([(i, False, box["coordinates"]) for i, box in enumerate(boxes)])
+    assert not not_plain and star_shaped(polygons).all()
+    crs, skip, rules = np.array(["EPSG:4326"] * 3, dtype=object), np.zeros(3, dtype=bool), SpatialRules()
+    fast = check_parsed_geometries([None] * 3, polygons, crs, skip, rules)
+    general = check_geometries(texts, crs, skip, rules)
+    assert fast.reasons == general.reasons == {}
+    rows = np.arange(3)
+    assert fast.wkb_of(rows) == general.wkb_of(rows)
+    np.testing.assert_allclose(fast.area_ha, general.area_ha, rtol=1e-9)
