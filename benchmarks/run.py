@@ -172,9 +172,10 @@ def _phase_timers() -> dict:
         setattr(publish, name, wrapper)
 
     timed("_classify_file", "read+validate", generator=True)
-    timed("_publish_late", "late objects+batches")  # the late lane, beside the GeoParquet lane
+    timed("_publish_late", "late-object lane")  # beside the GeoParquet lane
     timed("write_late_objects", "of which late objects")
     timed("write_grouped_geoparquet", "GeoParquet")
+    timed("_build_late_batches", "late batches")  # after the GeoParquet, on its lane
     return spent
 
 
@@ -425,10 +426,9 @@ def table(results: list[dict]) -> str:
         pipe, n = res["pipeline"], res["records"]
         ph = {k: f"{v:.1f} s" for k, v in pipe.get("phases", {}).items()}
         phases = (
-            f"read+validate {ph.get('read+validate')}, then {ph.get('publish')} to the manifest: the late lane "
-            f"(objects and batches) {ph.get('late objects+batches')}, the objects alone "
-            f"{ph.get('of which late objects')}, beside dedupe and the GeoParquet lane (GeoParquet "
-            f"{ph.get('GeoParquet')})"
+            f"read+validate {ph.get('read+validate')}, then {ph.get('publish')} to the manifest: the late-object "
+            f"lane {ph.get('late-object lane')} (writing the objects {ph.get('of which late objects')}), beside "
+            f"dedupe, the GeoParquet ({ph.get('GeoParquet')}) and the late batches ({ph.get('late batches')})"
         )
         notes.append(
             f"- {n:,} records ({res['input_mib']:,.0f} MiB): {pipe['counts']['late']:,} late, "

@@ -81,4 +81,8 @@ def test_benchmark_prints_its_table_at_10k(tmp_path):
     assert list(scratch.iterdir()) == []  # every step's files went at the end
     assert data["files"]["files"] == 2_000 and data["files"]["wall_s"] > 0
     assert re.search(r"small-file floor on this filesystem .*: [\d,]+ µs/file, so the [\d,]+ late objects", out)
-    assert re.search(r"the late lane \(objects and batches\) [\d.]+ s, .* GeoParquet lane \(GeoParquet [\d.]+ s\)", out)
+    assert re.search(
+        r"the late-object lane [\d.]+ s \(writing the objects [\d.]+ s\), beside dedupe, the GeoParquet "
+        r"\([\d.]+ s\) and the late batches \([\d.]+ s\)",
+        out,
+    )

@@ -52,7 +52,7 @@ from geospatial_pipeline.core.records import Reason
 from geospatial_pipeline.lake import keys
 from geospatial_pipeline.lake.store import ObjectInfo, ObjectStore
 from geospatial_pipeline.lake.writers import (
-    write_geoparquet,
+    StagedGeoParquet,
     write_grouped_geoparquet,
     write_late_objects,
     write_manifest,
@@ -224,11 +224,12 @@ def run_partition(
         del on_time_keys, late_keys, late_won, on_time_seqs, late_seqs, accepted_seqs
         _release_freed_memory()
 
-        # --- publish: (late objects, batches) beside (quarantine, GeoParquet); the manifest last ---
+        # --- publish: late objects beside (quarantine, GeoParquet, late batches built); then the late
+        # batches, once every late object is written; the manifest last ---
         # The partition = its own on-time fields + every late field stored for it, latest arrival winning;
-        # its own batch is still being written by the other lane, so those rows come from the spool.
+        # its own batch is not published yet, so those rows come from the spool.
         own_late = _own_late_rows(late, keep, partition) if partition in late_dates else None
-        late_lane = _LateLane(store, late, keep, late_dates, partition, target_crs, limits, work, report)
+        late_lane = _LateLane(store, late, keep, late_dates, partition, limits)
         try:
             rejected_info = store.put_file(
                 keys.rejected_key(partition), rejected_path, "application/geo+json-seq", consume=True
@@ -251,10 +252,15 @@ def run_partition(
                 target_crs,
                 work,
             )
+            staged_batches = _build_late_batches(late, keep, late_dates, target_crs, work)
         except BaseException:
             late_lane.join(raise_error=False)  # this error, not the lane's (often the same root cause)
             raise
-        late_outputs = late_lane.join()
+        late_objects = late_lane.join()  # every late object written: now the batches may follow
+        late_outputs = {
+            "late_batches": _publish_late_batches(store, staged_batches, late_dates, partition, report),
+            **late_objects,
+        }
         _release_freed_memory()
         report.merged_late_batches = _with_own_batch(merged_listing, late_outputs["late_batches"], partition)
         counts["published_rows"] = rows
@@ -537,42 +543,53 @@ def _publish_late(
     keep: np.ndarray,
     dates: dict[dt.date, int],
     partition: dt.date,
-    crs: str,
     limits: Limits,
-    work: Path,
-    report: PartitionReport,
 ) -> dict:
-    """Per-field GeoJSON + text objects, and one GeoParquet batch per intended date.
-
-    The late rows are streamed from the spool a row group at a time: each group's objects are written,
-    then its rows go into the date's batch file, which is published after all of the date's objects.
-    Rows keep their input order in the batch file.
-    """
-    batch_keys = []
+    """Per-field GeoJSON + text objects of the late winners, streamed from the spool a row group at a time."""
     object_count = 0
     for intended in sorted(dates):
         rival = _stored_rivals(store, intended, partition)
+        for rows in _late_rows_of(late, keep, intended):
+            object_rows = _late_object_winners(rows, partition, rival)
+            object_count += len(write_late_objects(store, object_rows, limits.late_write_concurrency))
+    return {"late_objects": object_count}
 
-        def rows_of_date(intended=intended, rival=rival):
-            nonlocal object_count
-            for rows in _late_rows_of(late, keep, intended):
-                object_rows = _late_object_winners(rows, partition, rival)
-                object_count += len(write_late_objects(store, object_rows, limits.late_write_concurrency))
-                yield rows
 
-        info, _, written = write_geoparquet(store, keys.late_batch_key(intended, partition), rows_of_date(), crs, work)
+def _build_late_batches(
+    late: _Spool, keep: np.ndarray, dates: dict[dt.date, int], crs: str, work: Path
+) -> dict[dt.date, StagedGeoParquet]:
+    """One GeoParquet batch per intended date (rows in input order), built in the scratch folder while the
+    late objects are still being written: a batch may only be published after every one of them."""
+    staged: dict[dt.date, StagedGeoParquet] = {}
+    for intended in sorted(dates):
+        staged[intended] = StagedGeoParquet(crs, work)
+        for rows in _late_rows_of(late, keep, intended):
+            staged[intended].file.write(rows)
+    return staged
+
+
+def _publish_late_batches(
+    store: ObjectStore,
+    staged: dict[dt.date, StagedGeoParquet],
+    dates: dict[dt.date, int],
+    partition: dt.date,
+    report: PartitionReport,
+) -> list[dict]:
+    batch_keys = []
+    for intended in sorted(staged):
+        info, _, written = staged[intended].publish(store, keys.late_batch_key(intended, partition))
         if written != dates[intended]:
             raise ConservationError(f"late batch {intended}: wrote {written} rows, expected {dates[intended]}")
         batch_keys.append(_describe(store, info))
         report.late_by_date[intended.isoformat()] = written
-    return {"late_batches": batch_keys, "late_objects": object_count}
+    return batch_keys
 
 
 class _LateLane:
     """_publish_late on a thread of its own, started at once; join() returns its outputs or raises its error.
 
     Its work is mostly the kernel's or the network's (two small objects per late field), so it overlaps
-    with the CPU-bound GeoParquet build on the caller's thread."""
+    with the CPU-bound GeoParquet and late-batch builds on the caller's thread."""
 
     def __init__(self, *args) -> None:
         self._result: dict | None = None

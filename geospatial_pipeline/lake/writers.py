@@ -115,6 +115,22 @@ class GeoParquetFile:
         return meta
 
 
+class StagedGeoParquet:
+    """A GeoParquetFile built in a scratch folder, to be published later in one atomic PUT/rename."""
+
+    def __init__(self, crs: str, work_dir: Path):
+        with tempfile.NamedTemporaryFile(dir=work_dir, suffix=".parquet", delete=False) as tmp:
+            self.path = Path(tmp.name)
+        self.file = GeoParquetFile(self.path, crs)
+
+    def publish(self, store: ObjectStore, key: str) -> tuple[ObjectInfo, dict, int]:
+        try:
+            meta = self.file.close()
+            return store.put_file(key, self.path, "application/vnd.apache.parquet", consume=True), meta, self.file.rows
+        finally:
+            self.path.unlink(missing_ok=True)
+
+
 def write_geoparquet(
     store: ObjectStore,
     key: str,
@@ -123,17 +139,14 @@ def write_geoparquet(
     work_dir: Path,
 ) -> tuple[ObjectInfo, dict, int]:
     """Stream tables into one GeoParquet object, published in a single atomic PUT/rename."""
-    with tempfile.NamedTemporaryFile(dir=work_dir, suffix=".parquet", delete=False) as tmp:
-        path = Path(tmp.name)
+    staged = StagedGeoParquet(crs, work_dir)
     try:
-        out = GeoParquetFile(path, crs)
         for table in tables:
-            out.write(table)
-        meta = out.close()
-        info = store.put_file(key, path, "application/vnd.apache.parquet", consume=True)
-        return info, meta, out.rows
-    finally:
-        path.unlink(missing_ok=True)
+            staged.file.write(table)
+    except BaseException:
+        staged.path.unlink(missing_ok=True)
+        raise
+    return staged.publish(store, key)
 
 
 def write_grouped_geoparquet(

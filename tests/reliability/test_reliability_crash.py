@@ -295,6 +295,36 @@ def test_the_late_lane_runs_beside_the_geoparquet_build(tmp_path, settings_for, 
     assert objects_seen_started.is_set() and report.outputs["late_objects"] == 4
 
 
+def test_late_batches_wait_for_every_late_object_of_a_slow_lane(tmp_path, settings_for, monkeypatch):
+    """The batches are built beside the late objects but published only after the last of them, even when
+    the objects take far longer than everything else (a slow disk or object store)."""
+    lake = seed_raw(tmp_path / "lake")
+    settings = settings_for()
+    for date in FIXTURE_DATES[:2]:
+        run(LocalStore(lake), date, settings)
+    real_write_late_objects, built = publish.write_late_objects, threading.Event()
+    real_build = publish._build_late_batches
+
+    def slow_late_objects(store, table, concurrency):
+        assert built.wait(10), "the late batches were not built while the objects were written"
+        return real_write_late_objects(store, table, concurrency)
+
+    def flagged_build(*args):
+        staged = real_build(*args)
+        built.set()
+        return staged
+
+    monkeypatch.setattr(publish, "write_late_objects", slow_late_objects)
+    monkeypatch.setattr(publish, "_build_late_batches", flagged_build)
+    recording = CrashingStore(lake, lambda key, done: False)
+    run(recording, "2025-01-03", settings)
+    written = recording.written
+    objects = [i for i, k in enumerate(written) if k.startswith("late_data/") and "/_batches/" not in k]
+    batches = [i for i, k in enumerate(written) if k.startswith(keys.LATE_BATCHES_PREFIX)]
+    assert len(objects) == 4 and len(batches) == 2
+    assert max(objects) < min(batches) and written[-1] == keys.manifest_key("2025-01-03")
+
+
 def test_a_failing_late_lane_fails_the_run_without_a_manifest(tmp_path, settings_for, monkeypatch):
     lake = seed_raw(tmp_path / "lake")
     settings = settings_for()
