@@ -565,6 +565,7 @@ def _build_late_batches(
         staged[intended] = StagedGeoParquet(crs, work)
         for rows in _late_rows_of(late, keep, intended):
             staged[intended].file.write(rows)
+        staged[intended].finish()  # complete on disk: publishing them is a rename each
     return staged
 
 
