@@ -258,7 +258,7 @@ def run_partition(
             raise
         late_objects = late_lane.join()  # every late object written: now the batches may follow
         late_outputs = {
-            "late_batches": _publish_late_batches(store, staged_batches, late_dates, partition, report),
+            "late_batches": _publish_late_batches(store, staged_batches, partition, report),
             **late_objects,
         }
         _release_freed_memory()
@@ -559,28 +559,26 @@ def _build_late_batches(
     late: _Spool, keep: np.ndarray, dates: dict[dt.date, int], crs: str, work: Path
 ) -> dict[dt.date, StagedGeoParquet]:
     """One GeoParquet batch per intended date (rows in input order), built in the scratch folder while the
-    late objects are still being written: a batch may only be published after every one of them."""
+    late objects are still being written: a batch may only be published after every one of them. A batch
+    that does not hold its date's late count fails the run here, before anything of it is published."""
     staged: dict[dt.date, StagedGeoParquet] = {}
     for intended in sorted(dates):
         staged[intended] = StagedGeoParquet(crs, work)
         for rows in _late_rows_of(late, keep, intended):
             staged[intended].file.write(rows)
         staged[intended].finish()  # complete on disk: publishing them is a rename each
+        if staged[intended].file.rows != dates[intended]:
+            written = staged[intended].file.rows
+            raise ConservationError(f"late batch {intended}: wrote {written} rows, expected {dates[intended]}")
     return staged
 
 
 def _publish_late_batches(
-    store: ObjectStore,
-    staged: dict[dt.date, StagedGeoParquet],
-    dates: dict[dt.date, int],
-    partition: dt.date,
-    report: PartitionReport,
+    store: ObjectStore, staged: dict[dt.date, StagedGeoParquet], partition: dt.date, report: PartitionReport
 ) -> list[dict]:
     batch_keys = []
     for intended in sorted(staged):
         info, _, written = staged[intended].publish(store, keys.late_batch_key(intended, partition))
-        if written != dates[intended]:
-            raise ConservationError(f"late batch {intended}: wrote {written} rows, expected {dates[intended]}")
         batch_keys.append(_describe(store, info))
         report.late_by_date[intended.isoformat()] = written
     return batch_keys

@@ -325,6 +325,26 @@ def test_late_batches_wait_for_every_late_object_of_a_slow_lane(tmp_path, settin
     assert max(objects) < min(batches) and written[-1] == keys.manifest_key("2025-01-03")
 
 
+def test_a_late_batch_short_of_its_count_publishes_no_batch_and_no_manifest(tmp_path, settings_for, monkeypatch):
+    lake = seed_raw(tmp_path / "lake")
+    settings = settings_for()
+    for date in FIXTURE_DATES[:2]:
+        run(LocalStore(lake), date, settings)
+    real_rows_of = publish._late_rows_of
+
+    def rows_losing_one_for_the_batches(late, keep, intended):
+        for rows in real_rows_of(late, keep, intended):
+            lose = threading.current_thread().name != "late-objects" and rows.num_rows
+            yield rows.slice(0, rows.num_rows - 1) if lose else rows
+
+    monkeypatch.setattr(publish, "_late_rows_of", rows_losing_one_for_the_batches)
+    with pytest.raises(ConservationError, match="late batch"):
+        run(LocalStore(lake), "2025-01-03", settings)
+    store = LocalStore(lake)
+    assert manifest_of(store, "2025-01-03") is None
+    assert not [i.key for i in store.list(keys.LATE_BATCHES_PREFIX) if i.key.endswith("/2025-01-03.parquet")]
+
+
 def test_a_failing_late_lane_fails_the_run_without_a_manifest(tmp_path, settings_for, monkeypatch):
     lake = seed_raw(tmp_path / "lake")
     settings = settings_for()
