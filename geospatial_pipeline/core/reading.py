@@ -140,6 +140,13 @@ def _line_chunks(key: str, reader: IO[bytes], chunk_records: int, max_record_byt
             else:
                 kept = [j for j, text in enumerate(texts) if text]
                 pieces = [([texts[j] for j in kept], [first + j for j in kept], [])]
+        if len(parts) == 1 and not skipping:
+            pending += parts[0]
+        else:
+            pending = parts[-1] if not skipping else b""
+        if not skipping and len(pending) > max_record_bytes:  # the next line is over-long already
+            pieces.append(([], [], [_too_large(line_no + 1, pending, max_record_bytes)]))
+            pending, skipping = b"", True
         for texts, numbers, rejects in pieces:  # a chunk goes out as soon as it is full, as line by line
             start = 0
             while start < len(texts):
@@ -155,16 +162,6 @@ def _line_chunks(key: str, reader: IO[bytes], chunk_records: int, max_record_byt
                 if len(chunk) >= chunk_records:
                     yield chunk
                     chunk = RawChunk(key)
-        if len(parts) == 1 and not skipping:
-            pending += parts[0]
-        else:
-            pending = parts[-1] if not skipping else b""
-        if not skipping and len(pending) > max_record_bytes:
-            chunk.read_rejects.append(_too_large(line_no + 1, pending, max_record_bytes))
-            pending, skipping = b"", True
-            if len(chunk) >= chunk_records:
-                yield chunk
-                chunk = RawChunk(key)
     if pending and not skipping:
         line_no += 1
         text = pending.strip(_LINE_PADDING)
