@@ -1077,13 +1077,12 @@ def star_shaped(rg: RaggedPolygons) -> np.ndarray:
     centre = (np.add.reduceat(xy, first, axis=0) - xy[last]) / (sizes - 1)[:, None]  # the distinct vertices
     d = xy - np.repeat(centre, sizes, axis=0)
     off_centre = _all_per((d[:, 0] != 0) | (d[:, 1] != 0), local)
-    turn = np.diff(np.arctan2(d[:, 1], d[:, 0]))
+    # From one ring's last vertex to the next ring's first is no edge: those differences go.
+    turn = np.delete(np.diff(np.arctan2(d[:, 1], d[:, 0])), last[:-1])
     turn = np.mod(turn + np.pi, 2 * np.pi) - np.pi
-    within = np.ones(len(turn) + 1, dtype=bool)
-    within[last] = False
+    edges = local - np.arange(len(local))  # each ring's edges in `turn`: one fewer than its vertices
     span = (np.abs(turn) > _STAR_MARGIN) & (np.abs(turn) < np.pi - _STAR_MARGIN)
-    edges = local - np.arange(len(local))  # offsets of each ring's edges in `turn` minus the gaps
-    turn, span, positive = turn[within[:-1]], span[within[:-1]], turn[within[:-1]] > 0
+    positive = turn > 0
     one_way = _all_per(positive, edges) | _all_per(~positive, edges)
     whole_turn = np.abs(np.abs(np.add.reduceat(turn, edges[:-1])) - 2 * np.pi) < 1e-6
     out[single] = closed & off_centre & _all_per(span, edges) & one_way & whole_turn
