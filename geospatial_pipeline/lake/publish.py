@@ -563,13 +563,12 @@ def _build_late_batches(
     that does not hold its date's late count fails the run here, before anything of it is published."""
     staged: dict[dt.date, StagedGeoParquet] = {}
     for intended in sorted(dates):
-        staged[intended] = StagedGeoParquet(crs, work)
+        batch = staged[intended] = StagedGeoParquet(crs, work)
         for rows in _late_rows_of(late, keep, intended):
-            staged[intended].file.write(rows)
-        staged[intended].finish()  # complete on disk: publishing them is a rename each
-        if staged[intended].file.rows != dates[intended]:
-            written = staged[intended].file.rows
-            raise ConservationError(f"late batch {intended}: wrote {written} rows, expected {dates[intended]}")
+            batch.file.write(rows)
+        batch.finish()  # complete on disk: publishing it is a rename
+        if batch.file.rows != dates[intended]:
+            raise ConservationError(f"late batch {intended}: wrote {batch.file.rows} rows, expected {dates[intended]}")
     return staged
 
 

@@ -116,23 +116,22 @@ class GeoParquetFile:
 
 
 class StagedGeoParquet:
-    """A GeoParquetFile built in a scratch folder (finish() completes it), to be published later in one
-    atomic PUT/rename."""
+    """A GeoParquetFile built in a scratch folder; finish() completes it, publish() then puts it in place in
+    one atomic PUT/rename."""
 
     def __init__(self, crs: str, work_dir: Path):
         with tempfile.NamedTemporaryFile(dir=work_dir, suffix=".parquet", delete=False) as tmp:
             self.path = Path(tmp.name)
         self.file = GeoParquetFile(self.path, crs)
-        self.meta: dict | None = None
+        self.meta: dict = {}
 
-    def finish(self) -> StagedGeoParquet:
+    def finish(self) -> None:
         self.meta = self.file.close()
-        return self
 
     def publish(self, store: ObjectStore, key: str) -> tuple[ObjectInfo, dict, int]:
         try:
-            meta = self.meta if self.meta is not None else self.file.close()
-            return store.put_file(key, self.path, "application/vnd.apache.parquet", consume=True), meta, self.file.rows
+            info = store.put_file(key, self.path, "application/vnd.apache.parquet", consume=True)
+            return info, self.meta, self.file.rows
         finally:
             self.path.unlink(missing_ok=True)
 
@@ -149,6 +148,7 @@ def write_geoparquet(
     try:
         for table in tables:
             staged.file.write(table)
+        staged.finish()
     except BaseException:
         staged.path.unlink(missing_ok=True)
         raise
