@@ -16,7 +16,6 @@ import ctypes
 import ctypes.util
 import datetime as dt
 import functools
-import hashlib
 import logging
 import multiprocessing
 import os
@@ -306,7 +305,7 @@ def _classify_file(
     described: dict | None = None,
 ) -> Iterator[ChunkOutcome]:
     """Outcomes of one raw file, piece by piece. `described` (the manifest's entry for the file) gets the
-    file's MD5, hashed while it is read, when the listing left its etag empty."""
+    file's etag, hashed while it is read, when the listing left it empty."""
     missing_etag = described is not None and not described["etag"]
     seq = seq0
     if not is_raw_batch_file(info.key) or not _readable_key(info.key):
@@ -318,7 +317,7 @@ def _classify_file(
             described["etag"] = _etag(store, info.key)
         return
     with store.open(info.key) as raw:
-        stream = _Hashing(raw)
+        stream = _Hashing(raw, store.etag_hash()) if missing_etag else raw
         chunks = iter_chunks(
             info.key,
             stream,
@@ -337,21 +336,21 @@ def _classify_file(
                 seq += outcome.records
                 yield outcome
     if missing_etag:  # read to the end: the hash is the file's; otherwise hash it properly
-        described["etag"] = stream.md5.hexdigest() if stream.complete else _etag(store, info.key)
+        described["etag"] = stream.digest.hexdigest() if stream.complete else _etag(store, info.key)
 
 
 class _Hashing:
     """A reader that hashes what passes through it (hashlib lets go of the GIL on large blocks)."""
 
-    def __init__(self, raw):
+    def __init__(self, raw, digest):
         self.raw = raw
-        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.digest = digest
         self.complete = False
 
     def read(self, size: int = -1) -> bytes:
         data = self.raw.read(size)
         if data:
-            self.md5.update(data)
+            self.digest.update(data)
         elif size != 0:
             self.complete = True
         return data

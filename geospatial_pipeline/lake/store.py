@@ -31,13 +31,20 @@ LOCAL_TMP_DIR = ".lake-tmp"
 # Times an S3 read resumes after the body broke off, per object opened.
 READ_RESUMES = 5
 OCTETS = "application/octet-stream"
-# Files at least this large are listed without their MD5 by list_shallow.
+# Files at least this large are listed without their etag (a full read each) by list_shallow.
 SHALLOW_MIN_BYTES = 1 << 20
 # Threads for many small local writes. One: creating and renaming files in one folder serialises on the
 # folder's lock in the kernel, so more threads mostly spin. 40,000 files of 1.5 KB, quiet machine: 4 threads
 # cost 61 µs of kernel CPU per file against 38 µs for one, for 33 instead of 41 µs of wall time; in a
 # partition run the other core is busy with the GeoParquet, and the late lane was 2-3 s shorter with one.
 LOCAL_PUT_THREADS = 1
+
+
+def local_etag_hash():
+    """The local folder's etag: the content's SHA-256 (hex). S3's is an MD5, but nothing compares etags
+    across backends, and SHA-256 runs at 1.7 GB/s here against MD5's 0.7: a 1M-field partition hashes its
+    1.2 GB input while reading it and its 0.6 GB GeoParquet once written."""
+    return hashlib.sha256(usedforsecurity=False)
 
 
 @dataclass(frozen=True)
@@ -102,8 +109,13 @@ class ObjectStore(ABC):
             return f.read()
 
     def list_shallow(self, prefix: str) -> Iterator[ObjectInfo]:
-        """`list`, except that an etag which would cost reading the whole object may be left empty ("")."""
+        """`list`, except that an etag which would cost reading the whole object may be left empty ("");
+        a reader of the whole object can make it with `etag_hash`."""
         return self.list(prefix)
+
+    def etag_hash(self):
+        """A hashlib object whose hexdigest of an object's bytes is the etag list_shallow left empty."""
+        return hashlib.md5(usedforsecurity=False)
 
     def put_many(self, items: Sequence[tuple[str, bytes, str]], concurrency: int = 16) -> list[ObjectInfo]:
         """put_bytes for many small objects through a bounded pool; results in input order."""
@@ -207,7 +219,7 @@ class LocalStore(ObjectStore):
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return ObjectInfo(key, len(data), hashlib.md5(data, usedforsecurity=False).hexdigest())
+        return ObjectInfo(key, len(data), _local_etag(data))
 
     def put_many(self, items: Sequence[tuple[str, bytes, str]], concurrency: int = 16) -> list[ObjectInfo]:
         """Many small files: write-and-rename as in put_bytes, with each folder checked and made once and
@@ -243,7 +255,7 @@ class LocalStore(ObjectStore):
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
                 raise
-            return ObjectInfo(key, len(data), hashlib.md5(data, usedforsecurity=False).hexdigest())
+            return ObjectInfo(key, len(data), _local_etag(data))
 
         return _in_pool(len(items), min(concurrency, LOCAL_PUT_THREADS), put)
 
@@ -277,7 +289,7 @@ class LocalStore(ObjectStore):
             yield self._info(rel, self.root / rel)
 
     def list_shallow(self, prefix: str) -> Iterator[ObjectInfo]:
-        """Large files without their MD5 (a full read each): a reader of the whole file hashes it as it goes,
+        """Large files without their etag (a full read each): a reader of the whole file hashes it as it goes,
         and head() still gives it. Small files, and any whose name is not a valid key, are hashed here."""
         for rel in self._keys_under(prefix):
             path = self.root / rel
@@ -316,13 +328,22 @@ class LocalStore(ObjectStore):
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
+    def etag_hash(self):
+        return local_etag_hash()
+
     @staticmethod
     def _info(key: str, path: Path) -> ObjectInfo:
-        digest = hashlib.md5(usedforsecurity=False)
+        digest = local_etag_hash()
         with path.open("rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
         return ObjectInfo(key, path.stat().st_size, digest.hexdigest())
+
+
+def _local_etag(data: bytes) -> str:
+    digest = local_etag_hash()
+    digest.update(data)
+    return digest.hexdigest()
 
 
 class S3Store(ObjectStore):

@@ -26,9 +26,14 @@ def store(request, tmp_path, monkeypatch):
         yield S3Store(client, "lake-bucket", "team/lake")
 
 
+def content_etag(store, data: bytes) -> str:
+    """S3's etag of a single-part object is its MD5; the local folder's is the SHA-256."""
+    return (hashlib.sha256 if isinstance(store, LocalStore) else hashlib.md5)(data).hexdigest()
+
+
 def test_put_get_head_delete(store):
     info = store.put_bytes("a/b/c.txt", b"hello", "text/plain")
-    assert info.size == 5 and info.etag == hashlib.md5(b"hello").hexdigest()
+    assert info.size == 5 and info.etag == content_etag(store, b"hello")
     assert store.get_bytes("a/b/c.txt") == b"hello"
     assert store.head("a/b/c.txt").etag == info.etag
     assert store.read_range("a/b/c.txt", 1, 3) == b"ell"
@@ -54,7 +59,7 @@ def test_a_consumed_file_becomes_the_object(store, tmp_path):
     source = tmp_path / "fields.parquet"
     source.write_bytes(b"p" * 5000)
     info = store.put_file("fields/date=2025-01-01/fields.parquet", source, consume=True)
-    assert info.size == 5000 and info.etag == hashlib.md5(b"p" * 5000).hexdigest()
+    assert info.size == 5000 and info.etag == content_etag(store, b"p" * 5000)
     assert store.get_bytes("fields/date=2025-01-01/fields.parquet") == b"p" * 5000
     if isinstance(store, LocalStore):  # same file system: moved, not copied
         assert not source.exists()
@@ -74,7 +79,7 @@ def test_listing_is_recursive_sorted_and_prefix_bound(store):
         "late_data/_batches/2025-01-02/2025-01-03.parquet",
     ]
     assert [i.key for i in store.list("nothing/here/")] == []
-    assert all(i.etag == hashlib.md5(i.key.encode()).hexdigest() for i in store.list(""))
+    assert all(i.etag == content_etag(store, i.key.encode()) for i in store.list(""))
 
 
 def test_overwrite_replaces_whole_object_with_no_leftovers(store, tmp_path):
@@ -90,12 +95,22 @@ def test_keys_that_could_escape_are_refused(store, bad):
         store.put_bytes(bad, b"x")
 
 
+def test_etag_hash_of_the_bytes_is_the_etag_a_shallow_listing_leaves_out(store):
+    body = bytes(range(256)) * 8192  # 2 MiB: at least SHALLOW_MIN_BYTES, so the local listing leaves it out
+    store.put_bytes("raw/2025-01-01/big.geojsonl", body)
+    (shallow,) = store.list_shallow("raw/2025-01-01/")
+    digest = store.etag_hash()
+    digest.update(body)
+    assert digest.hexdigest() == store.head(shallow.key).etag == content_etag(store, body)
+    assert shallow.etag in ("", digest.hexdigest())
+
+
 def test_put_many_writes_every_object_in_order(store):
     items = [(f"late_data/2025-01-0{1 + j % 3}/F-{j}.txt", f"body {j}".encode(), "text/plain") for j in range(40)]
     infos = store.put_many(items, concurrency=4)
     assert [i.key for i in infos] == [k for k, _, _ in items]
     for info, (_, body, _) in zip(infos, items, strict=True):
-        assert info.etag == hashlib.md5(body).hexdigest() and info.size == len(body)
+        assert info.etag == content_etag(store, body) and info.size == len(body)
     assert {k: store.get_bytes(k) for k, _, _ in items} == {k: body for k, body, _ in items}
     assert sorted(i.key for i in store.list("late_data/")) == sorted(k for k, _, _ in items)  # nothing else
 
