@@ -983,27 +983,35 @@ def _check_ragged(rg: RaggedPolygons, crs_names: np.ndarray, rules: SpatialRules
             for i, why in zip(rows, shapely.is_valid_reason(shapes), strict=True):
                 reasons.setdefault(int(i), []).append((Reason.GEOMETRY_INVALID, why))
 
-    # CRS groups, as in _check_shapes; coordinates of each group are transformed once.
-    lonlat = rg.coords.copy()
-    vertex_row = np.repeat(np.arange(n), nverts)
+    # CRS groups, as in _check_shapes; coordinates of each group are transformed once. Lon/lat groups (most
+    # batches are all lon/lat) stay where they are: their bounds are those of the source coordinates.
+    lonlat = rg.coords
+    bounds = _group_bounds(rg.coords, voff)  # per geometry: source bounds, then lon/lat bounds
+    vertex_row = None
     for crs_text, crs, name, group in _crs_groups(crs_names, ok, reject):
         result.source_crs[group] = name
-        in_group = group[vertex_row]
-        group_offsets = _offsets(nverts[group])
-        xy = rg.coords[in_group]
-        moved = _transform_xy(xy, crs_text, WGS84)
-        outside, message = _outside_area_of_use_xy(xy, moved, group_offsets, crs, crs_text)
+        source_bounds = bounds[group]
+        if _transformer(crs_text, WGS84) is None:
+            moved_bounds = source_bounds
+        else:
+            if vertex_row is None:
+                vertex_row = np.repeat(np.arange(n), nverts)
+                lonlat = rg.coords.copy()
+            in_group = group[vertex_row]
+            moved = _transform_xy(rg.coords[in_group], crs_text, WGS84)
+            lonlat[in_group] = moved
+            moved_bounds = bounds[group] = _group_bounds(moved, _offsets(nverts[group]))
+        outside, message = _outside_area_of_use_bounds(source_bounds, moved_bounds, crs, crs_text)
         outside_mask = np.zeros(n, dtype=bool)
         outside_mask[np.flatnonzero(group)[outside]] = True
         reject(outside_mask, Reason.OUTSIDE_CRS_AREA_OF_USE, message)
-        lonlat[in_group] = moved
 
     accepted = np.flatnonzero(ok)
     if len(accepted) == 0:
         return result
     sub = rg.take(accepted)
     sub_lonlat = lonlat[_ranges(voff[accepted], voff[accepted + 1])]
-    b = _group_bounds(sub_lonlat, sub.vertex_offsets)
+    b = bounds[accepted]
     minx, miny, maxx, maxy = rules.bounds
     outside = ~((b[:, 0] >= minx) & (b[:, 1] >= miny) & (b[:, 2] <= maxx) & (b[:, 3] <= maxy))
     mask = np.zeros(n, dtype=bool)
@@ -1193,15 +1201,14 @@ def _geojson(rg: RaggedPolygons) -> list[str]:
     return out
 
 
-def _outside_area_of_use_xy(
-    xy: np.ndarray, lonlat: np.ndarray, offsets: np.ndarray, crs: CRS, label: str
+def _outside_area_of_use_bounds(
+    source: np.ndarray, lonlat: np.ndarray, crs: CRS, label: str
 ) -> tuple[np.ndarray, str]:
-    """`_outside_area_of_use` on flat coordinates (source and already-transformed lon/lat)."""
-    if len(offsets) == 1:
+    """`_outside_area_of_use` on per-geometry bounds (of the source and of the transformed lon/lat)."""
+    if len(source) == 0:
         return np.zeros(0, dtype=bool), ""
     if crs.is_geographic:
-        b = _group_bounds(xy, offsets)
+        b = source
         bad = (b[:, 0] < -180) | (b[:, 2] > 180) | (b[:, 1] < -90) | (b[:, 3] > 90)
         return bad, _GEOGRAPHIC_MESSAGE.format(label=label)
-    b = _group_bounds(lonlat, offsets)
-    return _area_of_use_verdict(b, crs, label)
+    return _area_of_use_verdict(lonlat, crs, label)
