@@ -1201,9 +1201,7 @@ def _geojson(rg: RaggedPolygons) -> list[str]:
     return out
 
 
-def _outside_area_of_use_bounds(
-    source: np.ndarray, lonlat: np.ndarray, crs: CRS, label: str
-) -> tuple[np.ndarray, str]:
+def _outside_area_of_use_bounds(source: np.ndarray, lonlat: np.ndarray, crs: CRS, label: str) -> tuple[np.ndarray, str]:
     """`_outside_area_of_use` on per-geometry bounds (of the source and of the transformed lon/lat)."""
     if len(source) == 0:
         return np.zeros(0, dtype=bool), ""

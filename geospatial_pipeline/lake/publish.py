@@ -51,6 +51,7 @@ from geospatial_pipeline.core.records import Reason
 from geospatial_pipeline.lake import keys
 from geospatial_pipeline.lake.store import ObjectInfo, ObjectStore
 from geospatial_pipeline.lake.writers import (
+    LATE_OBJECT_COLUMNS,
     StagedGeoParquet,
     write_grouped_geoparquet,
     write_late_objects,
@@ -548,7 +549,7 @@ def _publish_late(
     object_count = 0
     for intended in sorted(dates):
         rival = _stored_rivals(store, intended, partition)
-        for rows in _late_rows_of(late, keep, intended):
+        for rows in _late_rows_of(late, keep, intended, LATE_OBJECT_COLUMNS):
             object_rows = _late_object_winners(rows, partition, rival)
             object_count += len(write_late_objects(store, object_rows, limits.late_write_concurrency))
     return {"late_objects": object_count}
@@ -607,10 +608,13 @@ class _LateLane:
         return self._result or {}
 
 
-def _late_rows_of(late: _Spool, keep: np.ndarray, intended: dt.date) -> Iterator[pa.Table]:
-    """The winning late rows for one intended date, a spool row group at a time (empty ones skipped)."""
+def _late_rows_of(
+    late: _Spool, keep: np.ndarray, intended: dt.date, columns: list[str] | None = None
+) -> Iterator[pa.Table]:
+    """The winning late rows for one intended date, a spool row group at a time (empty ones skipped); only
+    `columns` (and seq) when given."""
     day = pa.scalar(intended, pa.date32())
-    for table in late.batches(keep):
+    for table in late.batches(keep, columns):
         rows = table.filter(pc.equal(table["processing_date"], day))
         if rows.num_rows:
             yield rows

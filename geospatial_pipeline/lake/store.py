@@ -117,8 +117,11 @@ class ObjectStore(ABC):
         """A hashlib object whose hexdigest of an object's bytes is the etag list_shallow left empty."""
         return hashlib.md5(usedforsecurity=False)
 
-    def put_many(self, items: Sequence[tuple[str, bytes, str]], concurrency: int = 16) -> list[ObjectInfo]:
-        """put_bytes for many small objects through a bounded pool; results in input order."""
+    def put_many(
+        self, items: Sequence[tuple[str, bytes, str]], concurrency: int = 16, *, etags: bool = True
+    ) -> list[ObjectInfo]:
+        """put_bytes for many small objects through a bounded pool; results in input order. With `etags`
+        off the caller keeps none, and a backend that would have to compute them may leave them empty."""
         return _in_pool(len(items), concurrency, lambda j: self.put_bytes(*items[j]))
 
     def open_seekable(self, key: str) -> IO[bytes]:
@@ -221,7 +224,9 @@ class LocalStore(ObjectStore):
             raise
         return ObjectInfo(key, len(data), _local_etag(data))
 
-    def put_many(self, items: Sequence[tuple[str, bytes, str]], concurrency: int = 16) -> list[ObjectInfo]:
+    def put_many(
+        self, items: Sequence[tuple[str, bytes, str]], concurrency: int = 16, *, etags: bool = True
+    ) -> list[ObjectInfo]:
         """Many small files: write-and-rename as in put_bytes, with each folder checked and made once and
         paths as plain strings (a late field's two objects cost little more than the kernel's work), on
         LOCAL_PUT_THREADS threads."""
@@ -255,7 +260,7 @@ class LocalStore(ObjectStore):
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
                 raise
-            return ObjectInfo(key, len(data), _local_etag(data))
+            return ObjectInfo(key, len(data), _local_etag(data) if etags else "")
 
         return _in_pool(len(items), min(concurrency, LOCAL_PUT_THREADS), put)
 

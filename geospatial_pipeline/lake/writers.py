@@ -329,7 +329,7 @@ def write_late_objects(store: ObjectStore, late: pa.Table, concurrency: int) -> 
     jobs = late_object_jobs(late)
     if not jobs:
         return []
-    store.put_many(jobs, max(1, concurrency))
+    store.put_many(jobs, max(1, concurrency), etags=False)
     return [k for k, _, _ in jobs]
 
 
@@ -372,6 +372,8 @@ _FEATURE_VALUES = (
     "data",
     "geometry_geojson",
 )
+# Every column the two objects are made from (not the WKB geometry, the larger half of a late row).
+LATE_OBJECT_COLUMNS = [*_FEATURE_VALUES, "processing_date", "arrival_time", "detected_in"]
 
 
 def write_lines(store: ObjectStore, key: str, lines_path: Path, content_type: str) -> ObjectInfo:

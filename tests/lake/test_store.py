@@ -115,6 +115,14 @@ def test_put_many_writes_every_object_in_order(store):
     assert sorted(i.key for i in store.list("late_data/")) == sorted(k for k, _, _ in items)  # nothing else
 
 
+def test_put_many_without_etags_writes_the_same_objects(store):
+    items = [(f"late_data/2025-01-01/F-{j}.geojson", f"body {j}".encode(), "application/geo+json") for j in range(9)]
+    infos = store.put_many(items, concurrency=4, etags=False)
+    assert [(i.key, i.size) for i in infos] == [(k, len(body)) for k, body, _ in items]
+    assert all(i.etag in ("", content_etag(store, body)) for i, (_, body, _) in zip(infos, items, strict=True))
+    assert {i.key: i.etag for i in store.list("late_data/")} == {k: content_etag(store, b) for k, b, _ in items}
+
+
 @pytest.mark.parametrize(
     "bad", ["../escape", "/abs/key", "a//b", "a/./b", "a/../../b", "trailing/", "ctl\x00", "ok/../x", "ok/", "ok/a\\b"]
 )

@@ -49,8 +49,8 @@ class KillingStore(LocalStore):
         self._gate(key)
         return super().put_file(key, path, content_type, **options)
 
-    def put_many(self, items, concurrency=16):
-        return ObjectStore.put_many(self, items, concurrency)
+    def put_many(self, items, concurrency=16, **options):
+        return ObjectStore.put_many(self, items, concurrency, **options)
 
 
 def main(lake: str, date: str, point: str) -> None:

@@ -177,9 +177,9 @@ class CrashingStore(LocalStore):
         self._gate(key)
         return super().put_file(key, path, content_type, **options)
 
-    def put_many(self, items, concurrency=16):
+    def put_many(self, items, concurrency=16, **options):
         # One gated put_bytes per object (the generic pool), so the crash can fall between two of them.
-        return ObjectStore.put_many(self, items, concurrency)
+        return ObjectStore.put_many(self, items, concurrency, **options)
 
 
 def is_late_object(key: str) -> bool:
