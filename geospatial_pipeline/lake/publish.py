@@ -24,7 +24,7 @@ import sys
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -256,7 +256,7 @@ def run_partition(
         except BaseException:
             late_lane.join(raise_error=False)  # this error, not the lane's (often the same root cause)
             raise
-        late_objects = late_lane.join()  # every late object written: now the batches may follow
+        late_objects = late_lane.join(share=True)  # every late object written: now the batches may follow
         late_outputs = {
             "late_batches": _publish_late_batches(store, staged_batches, partition, report),
             **late_objects,
@@ -537,22 +537,22 @@ def _concat(tables: list[pa.Table], schema: pa.Schema | None = None) -> pa.Table
     return pa.concat_tables(tables)
 
 
-def _publish_late(
-    store: ObjectStore,
-    late: _Spool,
-    keep: np.ndarray,
-    dates: dict[dt.date, int],
-    partition: dt.date,
-    limits: Limits,
-) -> dict:
-    """Per-field GeoJSON + text objects of the late winners, streamed from the spool a row group at a time."""
-    object_count = 0
+def _late_object_rows(
+    store: ObjectStore, late: _Spool, keep: np.ndarray, dates: dict[dt.date, int], partition: dt.date
+) -> Iterator[pa.Table]:
+    """The late winners whose per-field objects this run writes, a spool row group at a time."""
     for intended in sorted(dates):
         rival = _stored_rivals(store, intended, partition)
         for rows in _late_rows_of(late, keep, intended, LATE_OBJECT_COLUMNS):
-            object_rows = _late_object_winners(rows, partition, rival)
-            object_count += len(write_late_objects(store, object_rows, limits.late_write_concurrency))
-    return {"late_objects": object_count}
+            yield _late_object_winners(rows, partition, rival)
+
+
+def _write_late_rows(take: Callable[[], pa.Table | None], store: ObjectStore, concurrency: int) -> int:
+    """Per-field GeoJSON + text objects of the row groups `take` hands out, until it has none left."""
+    written = 0
+    while (rows := take()) is not None:
+        written += len(write_late_objects(store, rows, concurrency))
+    return written
 
 
 def _build_late_batches(
@@ -584,28 +584,60 @@ def _publish_late_batches(
 
 
 class _LateLane:
-    """_publish_late on a thread of its own, started at once; join() returns its outputs or raises its error.
+    """The late objects, written from the spool a row group at a time by a thread of its own, started at
+    once beside the quarantine, GeoParquet and late-batch builds on the caller's thread.
 
-    Its work is mostly the kernel's or the network's (two small objects per late field), so it overlaps
-    with the CPU-bound GeoParquet and late-batch builds on the caller's thread."""
+    The two take about as long, so the caller joins in once its own work is done (join(share=True)) and
+    the row groups left are shared. Only where put_many writes one object at a time (the local folder):
+    a second writer there is a second core, while a pooled backend's call already spreads over its
+    connections and a second one would only exceed them."""
 
-    def __init__(self, *args) -> None:
-        self._result: dict | None = None
+    def __init__(self, store: ObjectStore, late: _Spool, keep: np.ndarray, dates: dict, partition, limits: Limits):
+        self._store, self._concurrency = store, limits.late_write_concurrency
+        self._rows = _late_object_rows(store, late, keep, dates, partition)
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._written = 0
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=args, name="late-objects", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="late-objects", daemon=True)
         self._thread.start()
 
-    def _run(self, *args) -> None:
+    def _take(self) -> pa.Table | None:
+        """The next row group to write, or None when there is none left or a writer has failed."""
+        with self._lock:  # a generator serves one thread at a time
+            if not self._stopped:
+                rows = next(self._rows, None)
+                if rows is not None:
+                    return rows
+            self._stopped = True
+            return None
+
+    def _write(self) -> None:
         try:
-            self._result = _publish_late(*args)
+            written = _write_late_rows(self._take, self._store, self._concurrency)
+        except BaseException:
+            self._stopped = True  # the other writer stops after its row group
+            raise
+        with self._lock:
+            self._written += written
+
+    def _run(self) -> None:
+        try:
+            self._write()
         except BaseException as exc:  # raised on the caller's thread by join()
             self._error = exc
 
-    def join(self, raise_error: bool = True) -> dict:
-        self._thread.join()
+    def join(self, raise_error: bool = True, share: bool = False) -> dict:
+        """Once every late object is written: their count, or the lane's error. With `share` the caller's
+        thread writes row groups too (where that helps) until none is left."""
+        try:
+            if share and not self._store.pooled_put_many:
+                self._write()
+        finally:
+            self._thread.join()
         if self._error is not None and raise_error:
             raise self._error
-        return self._result or {}
+        return {"late_objects": self._written}
 
 
 def _late_rows_of(

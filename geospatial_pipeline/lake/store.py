@@ -76,6 +76,9 @@ def _check_prefix(prefix: str) -> str:
 
 
 class ObjectStore(ABC):
+    # put_many spreads one call over a pool of connections: a second caller at the same time adds no speed.
+    pooled_put_many = True
+
     @abstractmethod
     def uri(self, key: str) -> str: ...
 
@@ -192,6 +195,9 @@ class LocalStore(ObjectStore):
     Temporary files are written under `LOCAL_TMP_DIR` at the root and renamed into place, so a listing
     never shows them and no object, whatever its name, is mistaken for one.
     """
+
+    # One put_many writes one file at a time (LOCAL_PUT_THREADS): two callers in different threads use two cores.
+    pooled_put_many = False
 
     def __init__(self, root: str | Path):
         self.root = Path(root).resolve()

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -332,9 +333,9 @@ def test_a_late_batch_short_of_its_count_publishes_no_batch_and_no_manifest(tmp_
         run(LocalStore(lake), date, settings)
     real_rows_of = publish._late_rows_of
 
-    def rows_losing_one_for_the_batches(late, keep, intended):
-        for rows in real_rows_of(late, keep, intended):
-            lose = threading.current_thread().name != "late-objects" and rows.num_rows
+    def rows_losing_one_for_the_batches(late, keep, intended, columns=None):
+        for rows in real_rows_of(late, keep, intended, columns):
+            lose = columns is None and rows.num_rows  # the batches read every column, the late objects a few
             yield rows.slice(0, rows.num_rows - 1) if lose else rows
 
     monkeypatch.setattr(publish, "_late_rows_of", rows_losing_one_for_the_batches)
@@ -343,6 +344,58 @@ def test_a_late_batch_short_of_its_count_publishes_no_batch_and_no_manifest(tmp_
     store = LocalStore(lake)
     assert manifest_of(store, "2025-01-03") is None
     assert not [i.key for i in store.list(keys.LATE_BATCHES_PREFIX) if i.key.endswith("/2025-01-03.parquet")]
+
+
+@pytest.mark.parametrize("pooled", [False, True])
+def test_the_caller_writes_the_late_objects_left_once_its_own_work_is_done(pooled, tmp_path, settings_for, monkeypatch):
+    """Local folder: the GeoParquet lane, done, takes late row groups the late-object lane has not reached;
+    a pooled backend keeps them on the lane. Either way the same objects as a run with one writer."""
+    settings = settings_for()
+    lakes = {}
+    for name in ("one writer", "shared"):
+        lake = seed_raw(tmp_path / name)
+        for date in FIXTURE_DATES[:2]:
+            run(LocalStore(lake), date, settings)
+        lakes[name] = lake
+    real_rows_of, real_write = publish._late_rows_of, publish.write_late_objects
+    real_build = publish._build_late_batches
+    writers, caller_wrote, built = [], threading.Event(), threading.Event()
+
+    def one_row_at_a_time(late, keep, intended, columns=None):
+        for rows in real_rows_of(late, keep, intended, columns):
+            yield from ([rows] if columns is None else (rows.slice(k, 1) for k in range(rows.num_rows)))
+
+    def recording_write(store, table, concurrency):
+        writers.append(threading.current_thread().name)
+        if threading.current_thread().name != "late-objects":
+            caller_wrote.set()
+        elif not pooled:  # the lane holds its first row group until the caller has written one
+            assert caller_wrote.wait(10), "the caller never took a late row group"
+        elif len(writers) == 1:  # ... or, pooled, until the caller has had time to take one it should not
+            assert built.wait(10)
+            time.sleep(0.3)
+        return real_write(store, table, concurrency)
+
+    def flagged_build(*args):
+        staged = real_build(*args)
+        built.set()
+        return staged
+
+    run(LocalStore(lakes["one writer"]), "2025-01-03", settings)
+    monkeypatch.setattr(publish, "_late_rows_of", one_row_at_a_time)
+    monkeypatch.setattr(publish, "write_late_objects", recording_write)
+    monkeypatch.setattr(publish, "_build_late_batches", flagged_build)
+    store = LocalStore(lakes["shared"])
+    monkeypatch.setattr(store, "pooled_put_many", pooled)
+    report = run(store, "2025-01-03", settings)
+
+    assert report.outputs["late_objects"] == 4 and len(writers) == 2
+    assert ("late-objects" in writers) and (set(writers) == {"late-objects"}) == pooled
+    objects = [
+        {i.key: i.etag for i in LocalStore(lake).list("late_data/") if not i.key.startswith(keys.LATE_BATCHES_PREFIX)}
+        for lake in lakes.values()
+    ]
+    assert objects[0] == objects[1] and len(objects[0]) > 4
 
 
 def test_a_failing_late_lane_fails_the_run_without_a_manifest(tmp_path, settings_for, monkeypatch):
