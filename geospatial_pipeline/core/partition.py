@@ -157,7 +157,7 @@ def classify_chunk(
             "data": _utf8_column(props.data.take(sel)),
             "source_key": pa.repeat(pa.scalar(parsed.source_key, pa.string()), len(sel)),
             "source_line": pa.array(lines[sel]),
-            "geometry": pa.array(spatial.wkb_of(sel), pa.binary()),
+            "geometry": spatial.wkb_of(sel),
             "bbox": pa.StructArray.from_arrays([pa.array(bounds[:, k]) for k in range(4)], fields=list(BBOX_TYPE)),
         }
         table = pa.table(columns, schema=FIELD_SCHEMA)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pyarrow as pa
 import shapely
 from pyproj import CRS, Geod, Transformer
 from pyproj.exceptions import CRSError
@@ -59,8 +60,10 @@ class SpatialResult:
     repaired: np.ndarray
     reasons: dict[int, list[tuple[Reason, str]]]
     # Rows of the array lane have no shapely objects above: their outputs were built straight from
-    # coordinates. `wkb` (target CRS) and `bbox` per such row, `lonlat` their oriented lon/lat rings.
-    wkb: np.ndarray | None = None
+    # coordinates. `wkb` (target CRS, binary) of the rows `wkb_rows` (ascending), `bbox` per row, `lonlat`
+    # their oriented lon/lat rings.
+    wkb_rows: np.ndarray | None = None
+    wkb: pa.Array | None = None
     bbox: np.ndarray | None = None
     lonlat: RaggedPolygons | None = None
 
@@ -77,17 +80,23 @@ class SpatialResult:
             reasons,
         )
 
-    def wkb_of(self, rows: np.ndarray) -> list[bytes]:
-        """WKB (2D, little-endian) of the target-CRS geometry of each row."""
-        out = [None] * len(rows)
-        built = self.wkb[rows] if self.wkb is not None else np.full(len(rows), None, dtype=object)
-        shapes = np.flatnonzero(built == None)  # noqa: E711 - elementwise comparison
-        for j in np.flatnonzero(built != None):  # noqa: E711
-            out[j] = built[j]
-        if len(shapes):
-            for j, wkb in zip(shapes, shapely.to_wkb(self.geometry[rows[shapes]], output_dimension=2), strict=True):
-                out[j] = wkb
-        return out
+    def wkb_of(self, rows: np.ndarray) -> pa.Array:
+        """WKB (2D, little-endian) of the target-CRS geometry of each row, as a binary array."""
+        index = np.full(len(rows), -1, dtype=np.int64)
+        parts: list[pa.Array] = []
+        if self.wkb is not None and len(self.wkb_rows) and len(rows):
+            pos = np.minimum(np.searchsorted(self.wkb_rows, rows), len(self.wkb_rows) - 1)
+            found = self.wkb_rows[pos] == rows
+            index[found] = pos[found]
+            parts.append(self.wkb)
+        rest = np.flatnonzero(index < 0)
+        if len(rest):  # rows with shapely geometries (or none)
+            index[rest] = len(parts[0]) + np.arange(len(rest)) if parts else np.arange(len(rest))
+            kind = parts[0].type if parts else pa.binary()
+            parts.append(pa.array(shapely.to_wkb(self.geometry[rows[rest]], output_dimension=2), kind))
+        if not parts:
+            return pa.array([], pa.binary())
+        return (parts[0] if len(parts) == 1 else pa.concat_arrays(parts)).take(pa.array(index))
 
     def bounds_of(self, rows: np.ndarray) -> np.ndarray:
         """(xmin, ymin, xmax, ymax) of the target-CRS geometry of each row."""
@@ -905,9 +914,11 @@ def _scatter(into: SpatialResult, part: SpatialResult, rows: np.ndarray) -> None
         into.reasons[int(rows[j])] = problems
     n = len(into.area_ha)
     if part.wkb is not None:
-        if into.wkb is None:
-            into.wkb = np.full(n, None, dtype=object)
-        into.wkb[rows] = part.wkb
+        wkb_rows, wkb = rows[part.wkb_rows], part.wkb
+        if into.wkb is not None:
+            wkb_rows, wkb = np.concatenate([into.wkb_rows, wkb_rows]), pa.concat_arrays([into.wkb, wkb])
+        order = np.argsort(wkb_rows, kind="stable")
+        into.wkb_rows, into.wkb = wkb_rows[order], wkb.take(pa.array(order))
     if part.bbox is not None:
         if into.bbox is None:
             into.bbox = np.full((n, 4), np.nan)
@@ -1034,8 +1045,7 @@ def _check_ragged(rg: RaggedPolygons, crs_names: np.ndarray, rules: SpatialRules
     if _transformer(WGS84, rules.target_crs) is not None:
         target = _transform_xy(oriented, WGS84, rules.target_crs)
         target = target[_orientation_order(sub, target, exterior)]
-    result.wkb = np.full(n, None, dtype=object)
-    result.wkb[accepted] = _wkb(sub, target)
+    result.wkb_rows, result.wkb = accepted, _wkb(sub, target)
     result.bbox = np.full((n, 4), np.nan)
     result.bbox[accepted] = _group_bounds(target, sub.vertex_offsets)
     result.lonlat = RaggedPolygons(accepted, sub.multi, oriented, sub.ring_offsets, sub.part_offsets, sub.geom_offsets)
@@ -1132,9 +1142,10 @@ def _orientation_order(rg: RaggedPolygons, coords: np.ndarray, exterior: np.ndar
     return order
 
 
-def _wkb(rg: RaggedPolygons, coords: np.ndarray) -> list[bytes]:
+def _wkb(rg: RaggedPolygons, coords: np.ndarray) -> pa.Array:
     """ISO/extended WKB (2D, little-endian) of each geometry, byte for byte what shapely.to_wkb writes,
-    laid out for the whole chunk at once: headers by index, coordinates by one masked copy."""
+    laid out for the whole chunk at once (headers by index, coordinates by one masked copy) as the data
+    buffer of a binary array: no bytes object per geometry."""
     n_points = np.diff(rg.ring_offsets)
     n_rings = np.diff(rg.part_offsets)
     n_parts = np.diff(rg.geom_offsets)
@@ -1169,8 +1180,11 @@ def _wkb(rg: RaggedPolygons, coords: np.ndarray) -> list[bytes]:
     buf[idx] = n_points.astype("<u4").view(np.uint8).reshape(-1, 4)
     is_coord[idx] = False
     buf[is_coord] = np.ascontiguousarray(coords, dtype="<f8").view(np.uint8).ravel()
-    data = buf.tobytes()
-    return [data[a:b] for a, b in zip(geom_start[:-1].tolist(), geom_start[1:].tolist(), strict=True)]
+    if len(buf) < 1 << 31:  # 32-bit offsets, as the binary type has
+        offsets, kind = pa.py_buffer(geom_start.astype(np.int32)), pa.binary()
+    else:
+        offsets, kind = pa.py_buffer(geom_start), pa.large_binary()
+    return pa.Array.from_buffers(kind, len(geom_bytes), [None, offsets, pa.py_buffer(buf)])
 
 
 # GEOS writes numbers below 1e-4 or from 1e15 on in exponent form where orjson does not: those go to GEOS.
