@@ -49,6 +49,11 @@ def geo_metadata(crs: str, geometry_types: Iterable[str], bbox: list[float] | No
     return {"version": GEOPARQUET_VERSION, "primary_column": "geometry", "columns": {"geometry": column}}
 
 
+# Snappy, every Parquet reader's default codec. zstd level 1 made files 12% smaller but cost 3.4 times the
+# CPU (200,000 published rows: 0.41 against 0.12 s; 126 against 143 MiB): at 1M rows 1.3 s of the run.
+OUTPUT_COMPRESSION = "snappy"
+
+
 class GeoParquetFile:
     """Writes row groups of ROW_GROUP_ROWS as rows come; the `geo` metadata (types, bbox) is completed at
     close. At most one row group is held in memory, whatever the number of rows."""
@@ -65,8 +70,7 @@ class GeoParquetFile:
         self._writer = pq.ParquetWriter(
             path,
             schema,
-            compression="zstd",
-            compression_level=1,
+            compression=OUTPUT_COMPRESSION,
             use_dictionary=[name for name in FEW_VALUES if name in schema.names],
             write_statistics=True,
             store_schema=False,

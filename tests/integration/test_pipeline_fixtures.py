@@ -157,7 +157,7 @@ def test_published_columns_and_values(lake_dir, fixture_settings, instance):
     assert column["covering"]["bbox"]["xmin"] == ["bbox", "xmin"]
     assert column["bbox"] == pytest.approx([10.0, 48.0, 15.01, 50.01], abs=0.01)
     parquet = pq.ParquetFile(lake_dir / keys.fields_key("2025-01-01"))
-    assert parquet.metadata.row_group(0).column(0).compression == "ZSTD"
+    assert parquet.metadata.row_group(0).column(0).compression == "SNAPPY"
 
 
 def test_dagster_metadata_and_checks(lake_dir, fixture_settings, instance):
