@@ -594,6 +594,7 @@ class _LateLane:
 
     def __init__(self, store: ObjectStore, late: _Spool, keep: np.ndarray, dates: dict, partition, limits: Limits):
         self._store, self._concurrency = store, limits.late_write_concurrency
+        self._writer = store.staged_writer()  # published by join(), before the late batches
         self._rows = _late_object_rows(store, late, keep, dates, partition)
         self._lock = threading.Lock()
         self._stopped = False
@@ -614,7 +615,7 @@ class _LateLane:
 
     def _write(self) -> None:
         try:
-            written = _write_late_rows(self._take, self._store, self._concurrency)
+            written = _write_late_rows(self._take, self._writer, self._concurrency)
         except BaseException:
             self._stopped = True  # the other writer stops after its row group
             raise
@@ -628,13 +629,21 @@ class _LateLane:
             self._error = exc
 
     def join(self, raise_error: bool = True, share: bool = False) -> dict:
-        """Once every late object is written: their count, or the lane's error. With `share` the caller's
-        thread writes row groups too (where that helps) until none is left."""
+        """Once every late object is written and shown: their count, or the lane's error. With `share` the
+        caller's thread writes row groups too (where that helps) until none is left. Called with
+        `raise_error` off, the run has failed elsewhere: objects not shown yet are dropped."""
         try:
             if share and not self._store.pooled_put_many:
                 self._write()
-        finally:
+        except BaseException:
             self._thread.join()
+            self._writer.discard()
+            raise
+        self._thread.join()
+        if self._error is None and raise_error:
+            self._writer.publish()
+        else:
+            self._writer.discard()
         if self._error is not None and raise_error:
             raise self._error
         return {"late_objects": self._written}

@@ -127,12 +127,36 @@ class ObjectStore(ABC):
         off the caller keeps none, and a backend that would have to compute them may leave them empty."""
         return _in_pool(len(items), concurrency, lambda j: self.put_bytes(*items[j]))
 
+    def staged_writer(self) -> StagedWriter:
+        """A writer of many small objects (put_many) that may keep them out of sight until publish(), where
+        the backend can then show them together more cheaply; discard() drops those not shown yet. Every
+        object is whole whenever it appears. Here each put shows at once."""
+        return StagedWriter(self)
+
     def open_seekable(self, key: str) -> IO[bytes]:
         """A seekable reader fetching byte ranges on demand: Parquet footers without the whole file."""
         info = self.head(key)
         if info is None:
             raise ObjectStoreError(f"no such object: {self.uri(key)}")
         return io.BufferedReader(_RangeReader(self, key, info.size), buffer_size=1 << 20)
+
+
+class StagedWriter:
+    """ObjectStore.staged_writer's default: every put goes straight to the store."""
+
+    def __init__(self, store: ObjectStore):
+        self.store = store
+
+    def put_many(
+        self, items: Sequence[tuple[str, bytes, str]], concurrency: int = 16, *, etags: bool = True
+    ) -> list[ObjectInfo]:
+        return self.store.put_many(items, concurrency, etags=etags)
+
+    def publish(self) -> None:
+        """Show every object put so far (those not yet shown)."""
+
+    def discard(self) -> None:
+        """Drop the objects not yet shown; the writer is done either way."""
 
 
 def _in_pool(count: int, concurrency: int, put) -> list:
@@ -236,15 +260,8 @@ class LocalStore(ObjectStore):
         """Many small files: write-and-rename as in put_bytes, with each folder checked and made once and
         paths as plain strings (a late field's two objects cost little more than the kernel's work), on
         LOCAL_PUT_THREADS threads."""
-        folders: dict[str, str] = {}
-        targets = []
-        for key, _, _ in items:
-            folder, _, name = key.rpartition("/") if isinstance(key, str) else ("", "", key)
-            if folder not in folders:
-                folders[folder] = str(self._path(key).parent)
-            segment(name)
-            targets.append(f"{folders[folder]}/{name}")
-        for path in folders.values():
+        targets, folders = self._targets(items)
+        for path in folders:
             os.makedirs(path, exist_ok=True)
         tmp_dir = self.root / LOCAL_TMP_DIR
         tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -269,6 +286,21 @@ class LocalStore(ObjectStore):
             return ObjectInfo(key, len(data), _local_etag(data) if etags else "")
 
         return _in_pool(len(items), min(concurrency, LOCAL_PUT_THREADS), put)
+
+    def _targets(self, items: Sequence[tuple[str, bytes, str]]) -> tuple[list[str], list[str]]:
+        """Each item's file path, and the distinct folders they are in; every key checked, each folder once."""
+        folders: dict[str, str] = {}
+        targets = []
+        for key, _, _ in items:
+            folder, _, name = key.rpartition("/") if isinstance(key, str) else ("", "", key)
+            if folder not in folders:
+                folders[folder] = str(self._path(key).parent)
+            segment(name)
+            targets.append(f"{folders[folder]}/{name}")
+        return targets, list(folders.values())
+
+    def staged_writer(self) -> StagedWriter:
+        return _LocalStagedWriter(self)
 
     def put_file(self, key: str, path: Path, content_type: str = OCTETS, *, consume: bool = False) -> ObjectInfo:
         target = self._path(key)
@@ -349,6 +381,85 @@ class LocalStore(ObjectStore):
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
         return ObjectInfo(key, path.stat().st_size, digest.hexdigest())
+
+
+class _LocalStagedWriter(StagedWriter):
+    """Objects of a folder that does not exist yet go straight into a private staging folder under their own
+    names, and publish() renames that folder into place: one rename for all of them, where an ordinary put
+    writes a temporary file and renames each (here 20 instead of 30 µs of kernel time per file). Folders
+    that exist get ordinary puts. A staged folder whose target has appeared meanwhile (another run) is
+    moved file by file, each replacing its namesake. Until publish() nothing staged is in the lake; a
+    process killed before leaves the staging folder in LOCAL_TMP_DIR, which no listing shows."""
+
+    def __init__(self, store: LocalStore):
+        super().__init__(store)
+        self._lock = threading.Lock()  # two threads may write through one writer
+        self._staged: dict[str, str] = {}  # target folder -> staging folder
+        self._existing: set[str] = set()
+        self._root: str | None = None
+
+    def put_many(
+        self, items: Sequence[tuple[str, bytes, str]], concurrency: int = 16, *, etags: bool = True
+    ) -> list[ObjectInfo]:
+        targets, folders = self.store._targets(items)
+        staging = {folder: self._staging_for(folder) for folder in folders}
+        out: list = [None] * len(items)
+        ordinary = []
+        for j, target in enumerate(targets):
+            folder, _, name = target.rpartition("/")
+            if staging[folder] is None:
+                ordinary.append(j)
+                continue
+            key, data, _ = items[j]
+            fd = os.open(f"{staging[folder]}/{name}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            out[j] = ObjectInfo(key, len(data), _local_etag(data) if etags else "")
+        if ordinary:
+            done = self.store.put_many([items[j] for j in ordinary], concurrency, etags=etags)
+            for j, info in zip(ordinary, done, strict=True):
+                out[j] = info
+        return out
+
+    def _staging_for(self, folder: str) -> str | None:
+        with self._lock:
+            if folder in self._staged:
+                return self._staged[folder]
+            if folder in self._existing or os.path.lexists(folder):
+                self._existing.add(folder)
+                return None
+            if self._root is None:
+                tmp_dir = self.store.root / LOCAL_TMP_DIR
+                tmp_dir.mkdir(parents=True, exist_ok=True)
+                self._root = tempfile.mkdtemp(dir=tmp_dir, prefix="staged-")
+            staging = self._staged[folder] = f"{self._root}/{len(self._staged)}"
+            os.mkdir(staging)
+            return staging
+
+    def publish(self) -> None:
+        with self._lock:
+            staged, self._staged = self._staged, {}
+        for folder, staging in staged.items():
+            os.makedirs(os.path.dirname(folder), exist_ok=True)
+            try:
+                os.rename(staging, folder)  # all its objects appear at once
+                continue
+            except OSError:  # the folder appeared meanwhile: one object at a time, each replacing its namesake
+                os.makedirs(folder, exist_ok=True)
+            for name in os.listdir(staging):
+                os.replace(f"{staging}/{name}", f"{folder}/{name}")
+            os.rmdir(staging)
+        self.discard()
+
+    def discard(self) -> None:
+        with self._lock:
+            root, self._root, self._staged = self._root, None, {}
+        if root is not None:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def _local_etag(data: bytes) -> str:

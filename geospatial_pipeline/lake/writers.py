@@ -19,7 +19,7 @@ from pyproj import CRS
 from geospatial_pipeline.core.lateness import iso_utc, iso_utc_texts
 from geospatial_pipeline.core.partition import FEW_VALUES, FIELD_SCHEMA
 from geospatial_pipeline.lake import keys
-from geospatial_pipeline.lake.store import ObjectInfo, ObjectStore
+from geospatial_pipeline.lake.store import ObjectInfo, ObjectStore, StagedWriter
 
 GEOPARQUET_VERSION = "1.1.0"
 ROW_GROUP_ROWS = 65_536
@@ -328,7 +328,7 @@ def late_feature(row: dict) -> bytes:
     )
 
 
-def write_late_objects(store: ObjectStore, late: pa.Table, concurrency: int) -> list[str]:
+def write_late_objects(store: ObjectStore | StagedWriter, late: pa.Table, concurrency: int) -> list[str]:
     """Two objects per late field (the seed's contract), PUT concurrently through a bounded pool."""
     jobs = late_object_jobs(late)
     if not jobs:

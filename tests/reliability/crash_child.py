@@ -13,10 +13,11 @@ from pathlib import Path
 
 from reliability_support import CRASH_POINTS, FIXTURES, run
 
-from geospatial_pipeline.lake.store import OCTETS, LocalStore, ObjectStore
+from geospatial_pipeline.lake.store import OCTETS, LocalStore, ObjectStore, StagedWriter
 from geospatial_pipeline.settings import load_settings
 
-# Kill inside the store's own write path, between writing a temporary file and renaming it into place.
+# Kill inside the store's own write path, between writing a temporary file (or a staged folder of late
+# objects) and renaming it into place.
 RENAME_POINTS = {
     "mid_geoparquet_rename": lambda dst: dst.endswith("/fields.parquet"),
     "mid_late_object_rename": lambda dst: "/late_data/" in dst and "/_batches/" not in dst,
@@ -52,18 +53,27 @@ class KillingStore(LocalStore):
     def put_many(self, items, concurrency=16, **options):
         return ObjectStore.put_many(self, items, concurrency, **options)
 
+    def staged_writer(self):
+        # Every late object through the gated puts above, one at a time (no staging folder to skip them).
+        return StagedWriter(self)
+
 
 def main(lake: str, date: str, point: str) -> None:
     settings = load_settings(FIXTURES / "config.yaml", local_lake_path=lake)
     if point in RENAME_POINTS:
-        real_replace = os.replace
+        real_replace, real_rename = os.replace, os.rename
 
         def replace(src, dst, *args, **kwargs):
             if RENAME_POINTS[point](str(dst)):
                 die()  # the temporary file is complete, the rename never happens
             return real_replace(src, dst, *args, **kwargs)
 
-        os.replace = replace
+        def rename(src, dst, *args, **kwargs):  # a staged folder of late objects, moved into place whole
+            if RENAME_POINTS[point](str(dst)):
+                die()
+            return real_rename(src, dst, *args, **kwargs)
+
+        os.replace, os.rename = replace, rename
         store: LocalStore = LocalStore(lake)
     else:
         store = KillingStore(Path(lake), point)

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from geospatial_pipeline.lake import keys
 from geospatial_pipeline.lake.publish import OUTCOMES, PartitionReport, run_partition
-from geospatial_pipeline.lake.store import OCTETS, LocalStore, ObjectStore
+from geospatial_pipeline.lake.store import OCTETS, LocalStore, ObjectStore, StagedWriter
 from geospatial_pipeline.settings import PipelineSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -180,6 +180,10 @@ class CrashingStore(LocalStore):
     def put_many(self, items, concurrency=16, **options):
         # One gated put_bytes per object (the generic pool), so the crash can fall between two of them.
         return ObjectStore.put_many(self, items, concurrency, **options)
+
+    def staged_writer(self):
+        # Every late object through the gated puts above, one at a time (no staging folder to skip them).
+        return StagedWriter(self)
 
 
 def is_late_object(key: str) -> bool:

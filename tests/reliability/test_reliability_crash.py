@@ -34,7 +34,7 @@ from reliability_support import (
 
 from geospatial_pipeline.lake import keys, publish
 from geospatial_pipeline.lake.publish import ConservationError
-from geospatial_pipeline.lake.store import LOCAL_TMP_DIR, LocalStore
+from geospatial_pipeline.lake.store import LOCAL_TMP_DIR, LocalStore, StagedWriter
 
 CHILD = Path(__file__).with_name("crash_child.py")
 
@@ -396,6 +396,28 @@ def test_the_caller_writes_the_late_objects_left_once_its_own_work_is_done(poole
         for lake in lakes.values()
     ]
     assert objects[0] == objects[1] and len(objects[0]) > 4
+
+
+def test_staged_late_folders_give_the_lake_of_one_put_per_object(tmp_path, settings_for, monkeypatch):
+    """New late_data/{date}/ folders are staged and renamed into place whole; the lake is the same as with
+    an ordinary put per object, and no staging folder stays behind."""
+    settings = settings_for()
+    staged, plain = LocalStore(seed_raw(tmp_path / "staged")), LocalStore(seed_raw(tmp_path / "plain"))
+    renamed = []
+    real_rename = os.rename
+
+    def recording_rename(src, dst, *args, **kwargs):
+        renamed.append(str(dst))
+        return real_rename(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", recording_rename)
+    monkeypatch.setattr(plain, "staged_writer", lambda: StagedWriter(plain))
+    for date in FIXTURE_DATES:
+        run(staged, date, settings)
+        run(plain, date, settings)
+    assert [d for d in renamed if "/late_data/" in d]  # some folder was new when its first late objects came
+    assert diff_states(lake_state(staged), lake_state(plain)) == []
+    assert not any(p.startswith(LOCAL_TMP_DIR + "/") for p in _files_on_disk(staged.root))
 
 
 def test_a_failing_late_lane_fails_the_run_without_a_manifest(tmp_path, settings_for, monkeypatch):
