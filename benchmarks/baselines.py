@@ -41,22 +41,20 @@ def raw_copy(source: Path, out: Path) -> int:
 
 
 def small_files(folder: Path, count: int, size: int) -> int:
-    """Create `count` files of `size` bytes, each written under a temporary name and renamed into place in
-    a second folder (how the local lake publishes an object), one thread."""
+    """Create `count` files of `size` bytes in a new staging folder, then rename that folder into place (how
+    the local lake publishes the late objects of a date folder that does not exist yet), one thread."""
     import os
 
-    staging, target = folder / "tmp", folder / "objects"
+    staging = folder / "staging"
     staging.mkdir()
-    target.mkdir()
     body = b"x" * size
     for j in range(count):
-        tmp = staging / f"{j}.part"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(staging / f"{j}.geojson", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             os.write(fd, body)
         finally:
             os.close(fd)
-        os.replace(tmp, target / f"{j}.geojson")
+    os.rename(staging, folder / "objects")
     return count
 
 

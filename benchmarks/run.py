@@ -451,7 +451,8 @@ def table(results: list[dict]) -> str:
             files = res["files"]
             per_file = files["wall_s"] / files["files"]
             notes.append(
-                f"  small-file floor on this filesystem (create + rename, {files['files']:,} files of "
+                f"  small-file floor on this filesystem (files made in a staging folder renamed into place, "
+                f"{files['files']:,} files of "
                 f"{files['size']:,} bytes): {per_file * 1e6:,.0f} µs/file, so the {pipe['late_objects']:,} late "
                 f"objects cost at least {per_file * pipe['late_objects']:.1f} s here"
             )
