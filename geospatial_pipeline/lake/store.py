@@ -270,14 +270,8 @@ class LocalStore(ObjectStore):
         def put(j: int) -> ObjectInfo:
             key, data, _ = items[j]
             tmp = f"{tag}{j}"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
             try:
-                try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                finally:
-                    os.close(fd)
+                _write_file(tmp, data, os.O_EXCL)
                 os.replace(tmp, targets[j])
             except BaseException:
                 with contextlib.suppress(OSError):
@@ -411,13 +405,7 @@ class _LocalStagedWriter(StagedWriter):
                 ordinary.append(j)
                 continue
             key, data, _ = items[j]
-            fd = os.open(f"{staging[folder]}/{name}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-            finally:
-                os.close(fd)
+            _write_file(f"{staging[folder]}/{name}", data, os.O_TRUNC)  # a key put twice: the later wins
             out[j] = ObjectInfo(key, len(data), _local_etag(data) if etags else "")
         if ordinary:
             done = self.store.put_many([items[j] for j in ordinary], concurrency, etags=etags)
@@ -460,6 +448,17 @@ class _LocalStagedWriter(StagedWriter):
             root, self._root, self._staged = self._root, None, {}
         if root is not None:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def _write_file(path: str, data: bytes, mode: int) -> None:
+    """`data` as the file at `path`, created (`mode`: O_EXCL or O_TRUNC)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | mode, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 def _local_etag(data: bytes) -> str:
