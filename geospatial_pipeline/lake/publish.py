@@ -49,7 +49,7 @@ from geospatial_pipeline.core.partition import (
 from geospatial_pipeline.core.reading import ParsedChunk, RawChunk, is_raw_batch_file, iter_chunks, parse_chunk
 from geospatial_pipeline.core.records import Reason
 from geospatial_pipeline.lake import keys
-from geospatial_pipeline.lake.store import ObjectInfo, ObjectStore
+from geospatial_pipeline.lake.store import ObjectInfo, ObjectStore, StagedWriter
 from geospatial_pipeline.lake.writers import (
     LATE_OBJECT_COLUMNS,
     StagedGeoParquet,
@@ -547,11 +547,11 @@ def _late_object_rows(
             yield _late_object_winners(rows, partition, rival)
 
 
-def _write_late_rows(take: Callable[[], pa.Table | None], store: ObjectStore, concurrency: int) -> int:
+def _write_late_rows(take: Callable[[], pa.Table | None], writer: StagedWriter, concurrency: int) -> int:
     """Per-field GeoJSON + text objects of the row groups `take` hands out, until it has none left."""
     written = 0
     while (rows := take()) is not None:
-        written += len(write_late_objects(store, rows, concurrency))
+        written += len(write_late_objects(writer, rows, concurrency))
     return written
 
 
