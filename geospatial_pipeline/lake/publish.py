@@ -631,7 +631,10 @@ class _LateLane:
     def join(self, raise_error: bool = True, share: bool = False) -> dict:
         """Once every late object is written and shown: their count, or the lane's error. With `share` the
         caller's thread writes row groups too (where that helps) until none is left. Called with
-        `raise_error` off, the run has failed elsewhere: objects not shown yet are dropped."""
+        `raise_error` off, the run has failed elsewhere: the lane stops after its row group and objects not
+        shown yet are dropped."""
+        if not raise_error:
+            self._stopped = True
         try:
             if share and not self._store.pooled_put_many:
                 self._write()

@@ -420,6 +420,36 @@ def test_staged_late_folders_give_the_lake_of_one_put_per_object(tmp_path, setti
     assert not any(p.startswith(LOCAL_TMP_DIR + "/") for p in _files_on_disk(staged.root))
 
 
+def test_a_failing_geoparquet_lane_stops_the_late_objects_after_their_row_group(tmp_path, settings_for, monkeypatch):
+    lake = seed_raw(tmp_path / "lake")
+    settings = settings_for()
+    for date in FIXTURE_DATES[:2]:
+        run(LocalStore(lake), date, settings)
+    real_rows_of, real_write = publish._late_rows_of, publish.write_late_objects
+    failed, writes = threading.Event(), []
+
+    def one_row_at_a_time(late, keep, intended, columns=None):
+        for rows in real_rows_of(late, keep, intended, columns):
+            yield from ([rows] if columns is None else (rows.slice(k, 1) for k in range(rows.num_rows)))
+
+    def slow_write(store, table, concurrency):
+        writes.append(table.num_rows)
+        assert failed.wait(10)  # still writing its first row group when the other lane fails
+        return real_write(store, table, concurrency)
+
+    def broken_geoparquet(*args, **kwargs):
+        failed.set()
+        raise OSError("disk full")
+
+    monkeypatch.setattr(publish, "_late_rows_of", one_row_at_a_time)
+    monkeypatch.setattr(publish, "write_late_objects", slow_write)
+    monkeypatch.setattr(publish, "write_grouped_geoparquet", broken_geoparquet)
+    with pytest.raises(OSError, match="disk full"):
+        run(LocalStore(lake), "2025-01-03", settings)
+    assert writes == [1]  # the row group in hand, then no other
+    assert manifest_of(LocalStore(lake), "2025-01-03") is None
+
+
 def test_a_failing_late_lane_fails_the_run_without_a_manifest(tmp_path, settings_for, monkeypatch):
     lake = seed_raw(tmp_path / "lake")
     settings = settings_for()
