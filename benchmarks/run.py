@@ -141,36 +141,19 @@ def _phase_timers() -> dict:
     spent: dict[str, float] = {}
     lock = threading.Lock()  # the late objects are written on two threads
 
-    def timed(name: str, label: str | Callable[[], str], generator: bool = False) -> None:
+    def timed(name: str, label: str | Callable[[], str]) -> None:
         fn = getattr(publish, name, None)
         if fn is None:
             return
         label_now = label if callable(label) else lambda: label
 
-        if generator:
-
-            @functools.wraps(fn)
-            def wrapper(*args, **kwargs):
-                it = fn(*args, **kwargs)
-                while True:
-                    t = time.perf_counter()
-                    try:
-                        item = next(it)
-                    except StopIteration:
-                        _add(label_now(), time.perf_counter() - t)
-                        return
-                    _add(label_now(), time.perf_counter() - t)
-                    yield item
-
-        else:
-
-            @functools.wraps(fn)
-            def wrapper(*args, **kwargs):
-                t = time.perf_counter()
-                try:
-                    return fn(*args, **kwargs)
-                finally:
-                    _add(label_now(), time.perf_counter() - t)
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _add(label_now(), time.perf_counter() - t)
 
         setattr(publish, name, wrapper)
 
@@ -178,7 +161,7 @@ def _phase_timers() -> dict:
         with lock:
             spent[label] = spent.get(label, 0.0) + seconds
 
-    timed("_classify_file", "read+validate", generator=True)
+    timed("classify_inputs", "read+validate")
 
     # The late-object lane runs beside the GeoParquet lane, which writes the last row groups with it when done.
     def lane() -> str:

@@ -21,7 +21,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from geospatial_pipeline.core.partition import Rules
 from geospatial_pipeline.core.spatial import SpatialRules
-from geospatial_pipeline.lake.publish import Limits
+from geospatial_pipeline.lake.intake import Limits
 
 CONFIG_PATH_ENV = "GEOSPATIAL_PIPELINE_CONFIG"
 CLUSTER_CONFIG_PATH = Path("/etc/dagster/config/config.yaml")

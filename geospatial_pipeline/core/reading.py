@@ -79,7 +79,7 @@ class ParsedChunk:
     lenient: list[int] = field(default_factory=list)
 
 
-def _open_decompressed(key: str, stream: IO[bytes]) -> IO[bytes]:
+def open_decompressed(key: str, stream: IO[bytes]) -> IO[bytes]:
     return gzip.GzipFile(fileobj=stream, mode="rb") if key.lower().endswith(".gz") else stream
 
 
@@ -97,17 +97,19 @@ def iter_chunks(
     max_collection_bytes: int,
 ) -> Iterator[RawChunk]:
     """Yield bounded chunks of one raw file. Memory stays within a chunk plus one read block."""
-    reader = _open_decompressed(key, stream)
+    reader = open_decompressed(key, stream)
     if _base_name(key).endswith(COLLECTION_SUFFIXES):
         yield from _collection_chunks(key, reader, chunk_records, max_collection_bytes)
     else:
         yield from _line_chunks(key, reader, chunk_records, max_record_bytes)
 
 
-def _line_chunks(key: str, reader: IO[bytes], chunk_records: int, max_record_bytes: int) -> Iterator[RawChunk]:
+def _line_chunks(
+    key: str, reader: IO[bytes], chunk_records: int, max_record_bytes: int, first_line: int = 1
+) -> Iterator[RawChunk]:
     chunk = RawChunk(key)
     pending = b""
-    line_no = 0
+    line_no = first_line - 1
     skipping = False  # inside an over-long line, dropping bytes until its newline
 
     while True:
@@ -175,6 +177,79 @@ def _line_chunks(key: str, reader: IO[bytes], chunk_records: int, max_record_byt
 _LINE_PADDING = b"\r\x1e \t"  # CR of CRLF files, RFC 8142's record separator, spaces
 
 
+@dataclass
+class LineBlock:
+    """Whole lines of a line-delimited file, cut where a worker process can take them: `text` starts at
+    line `first_line`; `error` is the read error met right after it (the file ends there)."""
+
+    text: bytes
+    first_line: int
+    error: str | None = None
+
+
+def line_blocks(reader: IO[bytes], block_bytes: int, max_record_bytes: int) -> Iterator[LineBlock]:
+    """The decompressed stream in blocks of about `block_bytes` that end at a newline (the last block may
+    not), for block_chunks to split where the block is classified; nothing runs per line here.
+
+    The stream is read in READ_BLOCK units, as _line_chunks reads it, so a read error falls after the same
+    bytes. An over-long line keeps only max_record_bytes + 1 bytes, still over the limit and so rejected the
+    same way, and memory stays bounded whatever the line's length."""
+    parts: list[bytes] = []  # what has been read since the last cut
+    size = 0
+    tail = 0  # bytes of `parts` after its last newline: the line not finished yet
+    line = 1
+    skipping = False  # inside an over-long line whose first max_record_bytes + 1 bytes are in `parts`
+    while True:
+        try:
+            data = reader.read(READ_BLOCK)
+        except (OSError, EOFError, zlib.error) as exc:
+            yield LineBlock(b"".join(parts), line, str(exc))
+            return
+        if not data:
+            break
+        if skipping:
+            newline = data.find(b"\n")
+            if newline < 0:
+                continue
+            data, skipping = data[newline:], False
+        parts.append(data)
+        size += len(data)
+        last_newline = data.rfind(b"\n")
+        tail = tail + len(data) if last_newline < 0 else len(data) - last_newline - 1
+        if tail > max_record_bytes:
+            keep = size - tail + max_record_bytes + 1
+            parts, size, tail, skipping = [b"".join(parts)[:keep]], keep, max_record_bytes + 1, True
+        if size >= block_bytes and size > tail:
+            text = b"".join(parts)
+            cut = size - tail
+            yield LineBlock(text[:cut], line)
+            line += text.count(b"\n", 0, cut)
+            parts, size = ([text[cut:]] if tail else []), tail
+    if parts:
+        yield LineBlock(b"".join(parts), line)
+
+
+class _Replay:
+    """A block read back as its file was: the same bytes, then the same error."""
+
+    def __init__(self, block: LineBlock):
+        self._text = memoryview(block.text)
+        self._at = 0
+        self._error = block.error
+
+    def read(self, size: int) -> bytes:
+        if self._at >= len(self._text) and self._error is not None:
+            raise OSError(self._error)
+        out = bytes(self._text[self._at : self._at + size])
+        self._at += len(out)
+        return out
+
+
+def block_chunks(key: str, block: LineBlock, chunk_records: int, max_record_bytes: int) -> Iterator[RawChunk]:
+    """The chunks of one block: what _line_chunks gives for those lines of the whole file."""
+    return _line_chunks(key, _Replay(block), chunk_records, max_record_bytes, first_line=block.first_line)
+
+
 def _lines_with_rejects(parts: list[bytes], first: int, max_record_bytes: int) -> list[tuple[list, list, list]]:
     """Runs of records between over-long lines, each over-long line a reject after its run (line order)."""
     pieces: list[tuple[list, list, list]] = []
@@ -192,7 +267,10 @@ def _lines_with_rejects(parts: list[bytes], first: int, max_record_bytes: int) -
 
 
 def _too_large(line_no: int, text: bytes, limit: int) -> tuple[int, bytes, Reason, str]:
-    return (line_no, text[:1024], Reason.RECORD_TOO_LARGE, f"record exceeds max_record_bytes={limit}")
+    """The reject of an over-long line, quoting its start: no more than was read of it wherever the read
+    blocks fell (over `limit` bytes), so the quote is the same however the file is read."""
+    quote = text[: min(1024, limit + 1)]
+    return (line_no, quote, Reason.RECORD_TOO_LARGE, f"record exceeds max_record_bytes={limit}")
 
 
 def _collection_chunks(

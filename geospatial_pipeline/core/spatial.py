@@ -18,6 +18,7 @@ import shapely
 from pyproj import CRS, Geod, Transformer
 from pyproj.exceptions import CRSError
 
+from geospatial_pipeline.core import coordinates_text
 from geospatial_pipeline.core.records import Reason
 
 WGS84 = "EPSG:4326"
@@ -654,8 +655,31 @@ def read_polygon_coordinates(values: list[bytes], multi: np.ndarray) -> RaggedPo
     """The JSON text of Polygon (or, where `multi`, MultiPolygon) `coordinates` values → the arrays of those
     that are valid JSON and plain, as _flatten_block judges decoded ones (index: position in `values`).
 
-    Decoding coordinates into nested lists and walking those cost more than the rest of the parse. Here the
-    values are checked as text, together: nothing but numbers, whitespace, brackets and commas; brackets and
+    Decoding coordinates into nested lists and walking those cost more than the rest of the parse: the
+    values are read in one compiled pass (coordinates_text), and the few with numbers that pass cannot
+    read exactly (over 15 digits, exponents) by _read_with_orjson.
+    """
+    m = len(values)
+    if m == 0:
+        return _concat_ragged([])
+    lengths = np.fromiter(map(len, values), np.int64, m)
+    ends = np.cumsum(lengths)
+    status, coords, ring_offsets, part_offsets, geom_offsets = coordinates_text.read_values(
+        b"".join(values), ends - lengths, ends, multi
+    )
+    taken = np.flatnonzero(status == coordinates_text.TAKEN)
+    ragged = RaggedPolygons(taken, multi[taken], coords, ring_offsets, part_offsets, geom_offsets)
+    asked = np.flatnonzero(status == coordinates_text.ASK_ORJSON)
+    if len(asked):
+        other = _read_with_orjson([values[k] for k in asked.tolist()], multi[asked])
+        other.index = asked[other.index]
+        ragged = concat_by_index([ragged, other])
+    return ragged
+
+
+def _read_with_orjson(values: list[bytes], multi: np.ndarray) -> RaggedPolygons:
+    """read_polygon_coordinates for any values, numbers read by orjson. The values are checked as text,
+    together: nothing but numbers, whitespace, brackets and commas; brackets and
     commas of plain polygons, each position "[,]" (_value_structure); no position with an empty side ("[,"
     or ",]"). The numbers, with brackets made spaces, are read by one orjson call, the parser of the records,
     so each double is the one the decoded lists hold, and so a malformed number, or a number outside a
@@ -724,17 +748,17 @@ def read_polygon_coordinates(values: list[bytes], multi: np.ndarray) -> RaggedPo
 
 
 def _read_subset(values: list[bytes], multi: np.ndarray, keep: list[bool]) -> RaggedPolygons:
-    """read_polygon_coordinates on the values marked in `keep`, positions still those of `values`."""
+    """_read_with_orjson on the values marked in `keep`, positions still those of `values`."""
     if all(keep):  # the values pass one by one but not together: never expected; take none
         return _concat_ragged([])
     rows = np.flatnonzero(np.array(keep, dtype=bool))
-    ragged = read_polygon_coordinates([values[k] for k in rows.tolist()], multi[rows])
+    ragged = _read_with_orjson([values[k] for k in rows.tolist()], multi[rows])
     ragged.index = rows[ragged.index]
     return ragged
 
 
 def _passes_text_checks(value: bytes) -> bool:
-    """The checks of read_polygon_coordinates before _value_structure, for one value."""
+    """The checks of _read_with_orjson before _value_structure, for one value."""
     shape = value.translate(_STRUCTURE, _NUMBER_BYTES)
     if b"x" in shape or b"|" in shape:
         return False

@@ -10,23 +10,11 @@ keys with the same bytes.
 
 from __future__ import annotations
 
-import collections
-import contextlib
-import ctypes
-import ctypes.util
 import datetime as dt
-import functools
 import logging
-import multiprocessing
-import os
-import queue
-import sys
 import tempfile
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,19 +24,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from geospatial_pipeline.core.partition import (
-    FEW_VALUES,
-    FIELD_SCHEMA,
-    LATE_SCHEMA,
-    ChunkOutcome,
-    Rules,
-    classify_chunk,
-    reject_line,
-    winners,
-)
-from geospatial_pipeline.core.reading import ParsedChunk, RawChunk, is_raw_batch_file, iter_chunks, parse_chunk
-from geospatial_pipeline.core.records import Reason
+from geospatial_pipeline.core.partition import FIELD_SCHEMA, Rules, winners
 from geospatial_pipeline.lake import keys
+from geospatial_pipeline.lake.intake import (
+    ROW_SCHEMA,
+    Limits,
+    Spool,
+    classify_inputs,
+    in_sorted,
+    release_freed_memory,
+)
 from geospatial_pipeline.lake.store import ObjectInfo, ObjectStore, StagedWriter
 from geospatial_pipeline.lake.writers import (
     LATE_OBJECT_COLUMNS,
@@ -62,23 +47,11 @@ log = logging.getLogger(__name__)
 
 KEY_COLUMNS = ["processing_date", "field_id", "arrival_time", "seq"]
 OUTCOMES = ("on_time", "late", "rejected", "superseded")
-ROW_SCHEMA = FIELD_SCHEMA.append(pa.field("seq", pa.int64()))
-LATE_ROW_SCHEMA = ROW_SCHEMA.append(LATE_SCHEMA.field("geometry_geojson"))
 MERGED_SEQ_BASE = 1 << 40
 
 
 class ConservationError(RuntimeError):
     """Records went missing or were counted twice: nothing is published."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    chunk_records: int = 50_000
-    max_record_bytes: int = 1_000_000
-    max_collection_bytes: int = 64 << 20
-    late_write_concurrency: int = 16
-    # Worker processes for classifying a large input file: None = one per core from PROCESS_MIN_BYTES on.
-    classify_processes: int | None = None
 
 
 @dataclass
@@ -98,63 +71,9 @@ class PartitionReport:
     manifest: dict = field(default_factory=dict)
 
 
-class _Spool:
-    """Arrow tables parked on local disk between the classify pass and the publish pass."""
-
-    def __init__(self, path: Path, schema: pa.Schema):
-        self.path = path
-        self.schema = schema
-        self.writer: pq.ParquetWriter | None = None
-        self.rows = 0
-
-    def append(self, table: pa.Table) -> None:
-        if table.num_rows == 0:
-            return
-        if self.writer is None:
-            # Scratch read back by this run only: no statistics, dictionaries only where values repeat, no
-            # compression (lz4 saved 17% of the bytes for three times the CPU: 1M rows, 764 MiB of tables,
-            # written in 0.4-0.5 s instead of 1.3-1.5 s, read in 0.45 instead of 0.6-1.0 s; 704 vs 631 MiB).
-            self.writer = pq.ParquetWriter(
-                self.path,
-                self.schema,
-                compression="none",
-                use_dictionary=[name for name in FEW_VALUES if name in self.schema.names],
-                write_statistics=False,
-            )
-        self.writer.write_table(table.cast(self.schema))
-        self.rows += table.num_rows
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
-
-    def batches(self, seqs: np.ndarray | None = None, columns: list[str] | None = None) -> Iterator[pa.Table]:
-        """Row groups back in order, optionally only the rows whose seq is in `seqs` (sorted), and only
-        `columns` (with seq) when given."""
-        if self.rows == 0:
-            return
-        pf = pq.ParquetFile(self.path)
-        wanted = None if columns is None else list(dict.fromkeys([*columns, "seq"]))
-        for i in range(pf.num_row_groups):
-            table = pf.read_row_group(i, columns=wanted)
-            if seqs is not None:
-                table = table.filter(pa.array(_in_sorted(table["seq"].to_numpy(), seqs)))
-            yield table
-
-
 def _strictly_increasing(values: np.ndarray) -> bool:
     """Sorted with no value twice (a unique check without np.unique's copy and sort)."""
     return bool((values[1:] > values[:-1]).all())
-
-
-def _in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
-    """np.isin for a set that is already sorted: a binary search per value. np.isin sorts the whole set on
-    every call, and the spools call this once per row group with the partition's millions of winners."""
-    if len(sorted_set) == 0:
-        return np.zeros(len(values), dtype=bool)
-    at = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
-    return sorted_set[at] == values
 
 
 def run_partition(
@@ -163,41 +82,30 @@ def run_partition(
     rules: Rules,
     *,
     target_crs: str,
-    limits: Limits = Limits(),
+    limits: Limits | None = None,
     run_id: str = "",
     code_version: str = "",
     config_digest: str = "",
     now: dt.datetime | None = None,
 ) -> PartitionReport:
     now = now or dt.datetime.now(dt.UTC)
+    limits = limits or Limits()
     report = PartitionReport(partition)
     with tempfile.TemporaryDirectory(prefix=f"partition-{partition}-") as tmp:
         work = Path(tmp)
-        on_time = _Spool(work / "on_time.parquet", ROW_SCHEMA)
-        late = _Spool(work / "late.parquet", LATE_ROW_SCHEMA)
-        rejected_path = work / "rejected.geojsonl"
-        reasons: Counter = Counter()
-        records = 0
-        with rejected_path.open("wb") as rejected_out:
-            for info in store.list_shallow(keys.raw_prefix(partition)):
-                report.inputs.append({"key": info.key, "size": info.size, "etag": info.etag})
-                for outcome in _classify_file(store, info, partition, rules, limits, now, records, report.inputs[-1]):
-                    records += outcome.records
-                    on_time.append(outcome.on_time)
-                    late.append(outcome.late)
-                    rejected_out.writelines(line + b"\n" for line in outcome.rejected)
-                    reasons.update(outcome.reason_counts)
-        on_time.close()
-        late.close()
+        intake = classify_inputs(store, partition, rules, limits, now, work)
+        on_time, late, records, rejected_path = intake.on_time, intake.late, intake.records, intake.rejected_path
+        report.inputs = intake.inputs
+        reasons = intake.reasons
 
         # Per (intended date, field id) the latest arrival wins, across on-time and late copies. The keys
         # come back from the spools (a few columns): nothing grows with the batch while it is classified.
         on_time_keys, late_keys = (_concat(list(spool.batches(columns=KEY_COLUMNS))) for spool in (on_time, late))
         keep = winners(_concat([on_time_keys, late_keys]))
         on_time_seqs, late_seqs = _sorted_seqs(on_time_keys), _sorted_seqs(late_keys)
-        own_on_time = keep[_in_sorted(keep, on_time_seqs)]
+        own_on_time = keep[in_sorted(keep, on_time_seqs)]
         # The late winners, by intended date, from their keys; their rows stay in the spool until written.
-        late_won = late_keys.filter(pa.array(_in_sorted(late_keys["seq"].to_numpy(), keep)))
+        late_won = late_keys.filter(pa.array(in_sorted(late_keys["seq"].to_numpy(), keep)))
         by_date = pc.value_counts(late_won["processing_date"]).to_pylist() if late_won.num_rows else []
         late_dates = {d["values"]: d["counts"] for d in by_date}
         counts = {
@@ -215,14 +123,14 @@ def run_partition(
             or len(accepted_seqs) != on_time.rows + late.rows
             or not _strictly_increasing(accepted_seqs)
             or not _strictly_increasing(keep)
-            or not _in_sorted(keep, accepted_seqs).all()
+            or not in_sorted(keep, accepted_seqs).all()
         ):
             raise ConservationError(f"partition {partition}: outcome counts do not add up: {counts}")
         report.reasons = dict(sorted(reasons.items()))
         # Only the on-time winners' keys are needed from here on: let the rest go before the big writes.
-        own_keys = on_time_keys.filter(pa.array(_in_sorted(on_time_keys["seq"].to_numpy(), own_on_time)))
+        own_keys = on_time_keys.filter(pa.array(in_sorted(on_time_keys["seq"].to_numpy(), own_on_time)))
         del on_time_keys, late_keys, late_won, on_time_seqs, late_seqs, accepted_seqs
-        _release_freed_memory()
+        release_freed_memory()
 
         # --- publish: late objects beside (quarantine, GeoParquet, late batches built); then the late
         # batches, once every late object is written; the manifest last ---
@@ -239,12 +147,12 @@ def run_partition(
             merged_seq = _merge_seqs(merged)
             final = winners(_concat([own_keys, _with_seq(merged.select(KEY_COLUMNS[:-1]), merged_seq)]))
             del own_keys
-            keep_on_time = own_on_time[_in_sorted(own_on_time, final)]
+            keep_on_time = own_on_time[in_sorted(own_on_time, final)]
             # The late rows that win go to disk in merge order: the GeoParquet build streams them back.
-            merged_kept = _Spool(work / "merged_late.parquet", ROW_SCHEMA)
+            merged_kept = Spool(work, "merged_late", ROW_SCHEMA)
             _spool_merged(merged_kept, merged, merged_seq, final)
             del merged, merged_seq
-            _release_freed_memory()
+            release_freed_memory()
             fields_info, geo, rows = write_grouped_geoparquet(
                 store,
                 keys.fields_key(partition),
@@ -261,7 +169,7 @@ def run_partition(
             "late_batches": _publish_late_batches(store, staged_batches, partition, report),
             **late_objects,
         }
-        _release_freed_memory()
+        release_freed_memory()
         report.merged_late_batches = _with_own_batch(merged_listing, late_outputs["late_batches"], partition)
         counts["published_rows"] = rows
         counts["merged_late"] = merged_kept.rows
@@ -295,241 +203,6 @@ def run_partition(
     return report
 
 
-def _classify_file(
-    store: ObjectStore,
-    info: ObjectInfo,
-    partition: dt.date,
-    rules: Rules,
-    limits: Limits,
-    now: dt.datetime,
-    seq0: int,
-    described: dict | None = None,
-) -> Iterator[ChunkOutcome]:
-    """Outcomes of one raw file, piece by piece. `described` (the manifest's entry for the file) gets the
-    file's etag, hashed while it is read, when the listing left it empty."""
-    missing_etag = described is not None and not described["etag"]
-    seq = seq0
-    if not is_raw_batch_file(info.key) or not _readable_key(info.key):
-        why = "not a .geojson, .geojsonl or .ndjson file (optionally .gz)"
-        line = reject_line(info.key, 0, b"", [(Reason.UNSUPPORTED_FILE, why)])
-        counts = Counter({Reason.UNSUPPORTED_FILE.value: 1})
-        yield ChunkOutcome(ROW_SCHEMA.empty_table(), LATE_ROW_SCHEMA.empty_table(), [line], counts)
-        if missing_etag:
-            described["etag"] = _etag(store, info.key)
-        return
-    with store.open(info.key) as raw:
-        stream = _Hashing(raw, store.etag_hash()) if missing_etag else raw
-        chunks = iter_chunks(
-            info.key,
-            stream,
-            chunk_records=limits.chunk_records,
-            max_record_bytes=limits.max_record_bytes,
-            max_collection_bytes=limits.max_collection_bytes,
-        )
-        pieces = (piece for chunk in chunks for piece in _pieces(chunk, PIECE_RECORDS))
-        workers = _process_count(info.size, limits)
-        if workers > 1:
-            yield from _classified_in_processes(pieces, partition, rules, now, seq, workers)
-        else:
-            _retain_freed_memory()  # classifying here: this process does the array work (workers do otherwise)
-            for parsed in _parsed_ahead(pieces):
-                outcome = classify_chunk(parsed, partition, rules, now, first_seq=seq)
-                seq += outcome.records
-                yield outcome
-    if missing_etag:  # read to the end: the hash is the file's; otherwise hash it properly
-        described["etag"] = stream.digest.hexdigest() if stream.complete else _etag(store, info.key)
-
-
-class _Hashing:
-    """A reader that hashes what passes through it (hashlib lets go of the GIL on large blocks)."""
-
-    def __init__(self, raw, digest):
-        self.raw = raw
-        self.digest = digest
-        self.complete = False
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.raw.read(size)
-        if data:
-            self.digest.update(data)
-        elif size != 0:
-            self.complete = True
-        return data
-
-    def readable(self) -> bool:
-        return True
-
-    def __getattr__(self, name):
-        return getattr(self.raw, name)
-
-
-def _etag(store: ObjectStore, key: str) -> str:
-    info = store.head(key)
-    return info.etag if info is not None else ""
-
-
-# From this input size on, pieces are classified by worker processes, one per core: decoding JSON is Python
-# work under the GIL, so threads cannot spread it. Below it, starting workers costs more than it saves.
-PROCESS_MIN_BYTES = 64 << 20
-
-
-def _process_count(size: int, limits: Limits) -> int:
-    if limits.classify_processes is not None:
-        return limits.classify_processes
-    cores = min(_usable_cores(), MAX_PROCESSES)
-    return cores if size >= PROCESS_MIN_BYTES and cores > 1 and _spawn_works() else 1
-
-
-# Each worker holds the libraries and a few pieces (a few hundred MB): more than this buys little.
-MAX_PROCESSES = 4
-
-
-def _usable_cores() -> int:
-    """CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota (a pod's CPU limit)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            cores = min(cores, max(1, int(quota) // int(period)))
-    except (OSError, ValueError):
-        pass
-    return cores
-
-
-def _spawn_works() -> bool:
-    """A spawned worker re-imports the parent's __main__ by path; code fed on stdin has no such file."""
-    path = getattr(sys.modules.get("__main__"), "__file__", None)
-    return path is None or os.path.exists(path)
-
-
-def _classify_piece(piece: RawChunk, partition: dt.date, rules: Rules, now: dt.datetime, seq: int) -> ChunkOutcome:
-    return classify_chunk(parse_chunk(piece), partition, rules, now, first_seq=seq)
-
-
-def _classified_in_processes(
-    pieces: Iterator[RawChunk], partition: dt.date, rules: Rules, now: dt.datetime, seq: int, workers: int
-) -> Iterator[ChunkOutcome]:
-    """Pieces classified by `workers` processes, outcomes back in input order; at most two pieces per
-    worker in flight, so memory stays bounded. Outcomes travel as Arrow tables (cheap to pickle)."""
-    pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_retain_freed_memory
-    )
-    pending: collections.deque = collections.deque()
-    try:
-        for piece in pieces:
-            pending.append((pool.submit(_classify_piece, piece, partition, rules, now, seq), piece, seq))
-            seq += len(piece)
-            if len(pending) >= 2 * workers:
-                yield _result(pending.popleft(), partition, rules, now)
-        while pending:
-            yield _result(pending.popleft(), partition, rules, now)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _result(job: tuple, partition: dt.date, rules: Rules, now: dt.datetime) -> ChunkOutcome:
-    """A worker's outcome; if the pool broke (a worker died), the piece is classified here instead."""
-    future, piece, seq = job
-    try:
-        return future.result()
-    except BrokenProcessPool:
-        log.warning("classify worker process died; classifying in the main process instead")
-        return _classify_piece(piece, partition, rules, now, seq)
-
-
-_DONE = object()
-# Records parsed and classified together: large enough for whole-array calls to pay off, small enough that
-# the arrays stay in cache and memory does not grow with `chunk_records`.
-PIECE_RECORDS = 8192
-
-
-def _pieces(chunk: RawChunk, size: int) -> Iterator[RawChunk]:
-    """The chunk in consecutive pieces; records rejected while reading stay last, as in the whole chunk."""
-    if len(chunk.texts) <= size:
-        yield chunk
-        return
-    for start in range(0, len(chunk.texts), size):
-        end = start + size
-        last = end >= len(chunk.texts)
-        yield RawChunk(
-            chunk.source_key,
-            chunk.texts[start:end],
-            chunk.lines[start:end],
-            chunk.collection_crs,
-            chunk.read_rejects if last else [],
-        )
-
-
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_RETAIN_BYTES = 1 << 30
-
-
-@functools.cache
-def _retain_freed_memory() -> bool:
-    """Keep freed heap memory for reuse instead of handing it back to the kernel after every chunk.
-
-    Each chunk allocates and frees the same few hundred MB of arrays and geometries; by default glibc
-    returns it and the next chunk faults it back in page by page, which on small VMs costs more than the
-    work itself. Peak memory is unchanged (it is the same memory, reused). glibc only; elsewhere a no-op.
-    """
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(_M_TRIM_THRESHOLD, _RETAIN_BYTES) and libc.mallopt(_M_MMAP_THRESHOLD, 64 << 20))
-    except (OSError, AttributeError):
-        return False
-
-
-def _release_freed_memory() -> None:
-    """Between the steps of a large run: hand memory freed by Arrow's pool and by malloc back to the kernel,
-    so the high-water marks of the two allocators do not stack up step after step."""
-    pa.default_memory_pool().release_unused()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-
-
-def _parsed_ahead(pieces: Iterator[RawChunk], depth: int = 1) -> Iterator[ParsedChunk]:
-    """Read and JSON-decode the next chunk in a helper thread while the caller classifies this one.
-
-    Decoding is Python work that holds the GIL; classifying spends much of its time in GEOS, PROJ, numpy
-    and Arrow, which release it: two threads keep both cores busy. At most `depth` parsed chunks wait.
-    """
-    ready: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for piece in pieces:
-                parsed = parse_chunk(piece)
-                while not stop.is_set():
-                    try:
-                        ready.put(parsed, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            ready.put(_DONE)
-        except BaseException as exc:  # handed to the consumer, raised there
-            ready.put(exc)
-
-    worker = threading.Thread(target=produce, name="parse-ahead", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = ready.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while worker.is_alive():  # unblock a producer waiting on a full queue, then let it finish
-            with contextlib.suppress(queue.Empty):
-                ready.get(timeout=0.1)
-        worker.join()
-
-
 def _concat(tables: list[pa.Table], schema: pa.Schema | None = None) -> pa.Table:
     tables = [t for t in tables if t.num_rows]
     if not tables:
@@ -538,7 +211,7 @@ def _concat(tables: list[pa.Table], schema: pa.Schema | None = None) -> pa.Table
 
 
 def _late_object_rows(
-    store: ObjectStore, late: _Spool, keep: np.ndarray, dates: dict[dt.date, int], partition: dt.date
+    store: ObjectStore, late: Spool, keep: np.ndarray, dates: dict[dt.date, int], partition: dt.date
 ) -> Iterator[pa.Table]:
     """The late winners whose per-field objects this run writes, a spool row group at a time."""
     for intended in sorted(dates):
@@ -556,7 +229,7 @@ def _write_late_rows(take: Callable[[], pa.Table | None], writer: StagedWriter, 
 
 
 def _build_late_batches(
-    late: _Spool, keep: np.ndarray, dates: dict[dt.date, int], crs: str, work: Path
+    late: Spool, keep: np.ndarray, dates: dict[dt.date, int], crs: str, work: Path
 ) -> dict[dt.date, StagedGeoParquet]:
     """One GeoParquet batch per intended date (rows in input order), built in the scratch folder while the
     late objects are still being written: a batch may only be published after every one of them. A batch
@@ -592,7 +265,7 @@ class _LateLane:
     a second writer there is a second core, while a pooled backend's call already spreads over its
     connections and a second one would only exceed them."""
 
-    def __init__(self, store: ObjectStore, late: _Spool, keep: np.ndarray, dates: dict, partition, limits: Limits):
+    def __init__(self, store: ObjectStore, late: Spool, keep: np.ndarray, dates: dict, partition, limits: Limits):
         self._store, self._concurrency = store, limits.late_write_concurrency
         self._writer = store.staged_writer()  # published by join(), before the late batches
         self._rows = _late_object_rows(store, late, keep, dates, partition)
@@ -653,7 +326,7 @@ class _LateLane:
 
 
 def _late_rows_of(
-    late: _Spool, keep: np.ndarray, intended: dt.date, columns: list[str] | None = None
+    late: Spool, keep: np.ndarray, intended: dt.date, columns: list[str] | None = None
 ) -> Iterator[pa.Table]:
     """The winning late rows for one intended date, a spool row group at a time (empty ones skipped); only
     `columns` (and seq) when given."""
@@ -664,7 +337,7 @@ def _late_rows_of(
             yield rows
 
 
-def _own_late_rows(late: _Spool, keep: np.ndarray, partition: dt.date) -> pa.Table:
+def _own_late_rows(late: Spool, keep: np.ndarray, partition: dt.date) -> pa.Table:
     """The rows of this run's late batch for its own partition, exactly as that batch file will hold them."""
     tables = [t.select(FIELD_SCHEMA.names).cast(FIELD_SCHEMA) for t in _late_rows_of(late, keep, partition)]
     return pa.concat_tables(tables) if tables else FIELD_SCHEMA.empty_table()
@@ -748,7 +421,7 @@ def _with_seq(table: pa.Table, seq: np.ndarray) -> pa.Table:
 MERGE_SPOOL_ROWS = 16_384
 
 
-def _spool_merged(spool: _Spool, merged: pa.Table, seq: np.ndarray, keep: np.ndarray) -> None:
+def _spool_merged(spool: Spool, merged: pa.Table, seq: np.ndarray, keep: np.ndarray) -> None:
     """The rows of `merged` whose seq is in `keep`, in seq order, appended a slice at a time."""
     rows = np.argsort(seq)
     rows = rows[np.isin(seq[rows], keep)]
@@ -788,7 +461,7 @@ def _sorted_seqs(table: pa.Table) -> np.ndarray:
 
 
 def _published_tables(
-    on_time: _Spool, keep: np.ndarray, merged: _Spool, columns: list[str] | None = None
+    on_time: Spool, keep: np.ndarray, merged: Spool, columns: list[str] | None = None
 ) -> Iterator[pa.Table]:
     yield from on_time.batches(keep, columns)
     for late in merged.batches(columns=columns):
@@ -798,7 +471,7 @@ def _published_tables(
         yield late
 
 
-def _preview(on_time: _Spool, keep: np.ndarray, merged: _Spool, limit: int = 10) -> list[dict]:
+def _preview(on_time: Spool, keep: np.ndarray, merged: Spool, limit: int = 10) -> list[dict]:
     cols = ["field_id", "processing_date", "arrival_time", "arrived_late", "area_ha", "source_crs"]
     rows: list[dict] = []
     for table in _published_tables(on_time, keep, merged):
@@ -810,13 +483,3 @@ def _preview(on_time: _Spool, keep: np.ndarray, merged: _Spool, limit: int = 10)
 
 def _describe(store: ObjectStore, info: ObjectInfo) -> dict:
     return {"key": info.key, "uri": store.uri(info.key), "size": info.size, "etag": info.etag}
-
-
-def _readable_key(key: str) -> bool:
-    """A landed object whose name no lake key can have (a control character, '//', '..') is quarantined
-    as an unsupported file rather than stopping the run."""
-    try:
-        keys.key(*key.split("/"))
-    except keys.UnsafeKeyError:
-        return False
-    return True

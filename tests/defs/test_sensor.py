@@ -76,9 +76,7 @@ def backend(request, tmp_path, monkeypatch):
 
 def _settings(backend: str, tmp_path: Path):
     if backend == "s3":
-        return load_settings(
-            FIXTURES / "config.yaml", s3_bucket=BUCKET, s3_prefix=PREFIX, s3_region="us-east-1"
-        )
+        return load_settings(FIXTURES / "config.yaml", s3_bucket=BUCKET, s3_prefix=PREFIX, s3_region="us-east-1")
     return load_settings(FIXTURES / "config.yaml", local_lake_path=tmp_path / "lake")
 
 
@@ -256,9 +254,7 @@ def test_tick_evaluated_twice_launches_one_run(lake_dir: Path, tmp_path: Path, i
         data = state.instigator_data
         instance.update_instigator_state(
             state.with_data(
-                SensorInstigatorData(
-                    min_interval=data.min_interval, cursor=None, sensor_type=data.sensor_type
-                )
+                SensorInstigatorData(min_interval=data.min_interval, cursor=None, sensor_type=data.sensor_type)
             )
         )
         list(execute_sensor_iteration(workspace, logger, None, None))

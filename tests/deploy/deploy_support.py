@@ -238,17 +238,13 @@ def _kubernetes_registry():
     try:
         import kubernetes_validate
     except ImportError:
-        pytest.skip(
-            "kubernetes-validate is not installed (it ships the Kubernetes schemas the chart refers to)"
-        )
+        pytest.skip("kubernetes-validate is not installed (it ships the Kubernetes schemas the chart refers to)")
     root = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
     wanted = f"v{KUBERNETES_VERSION}.0-local-strict"
     definitions = json.loads((root / wanted / "_definitions.json").read_text(encoding="utf-8"))
     bridge = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "definitions": {
-            name: {"$ref": f"{definitions['$id']}#/$defs/{name}"} for name in definitions["$defs"]
-        },
+        "definitions": {name: {"$ref": f"{definitions['$id']}#/$defs/{name}"} for name in definitions["$defs"]},
     }
     return Registry().with_resources(
         [

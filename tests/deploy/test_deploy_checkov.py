@@ -52,9 +52,7 @@ def checkov(target: list[str], framework: str) -> dict:
 
 
 def describe(checks: list[dict]) -> str:
-    return "\n".join(
-        f"{c['check_id']} {c['check_name']} -- {c['resource']} ({c['file_path']})" for c in checks
-    )
+    return "\n".join(f"{c['check_id']} {c['check_name']} -- {c['resource']} ({c['file_path']})" for c in checks)
 
 
 @pytest.fixture(scope="module")
@@ -119,9 +117,7 @@ def test_checkov_kubernetes_manifests_have_no_failed_check(kubernetes_report):
 def test_every_checkov_skip_gives_its_reason(terraform_report, dockerfile_report, kubernetes_report):
     skipped = terraform_report["skipped"] + dockerfile_report["skipped"] + kubernetes_report["skipped"]
     for check in skipped:
-        assert len((check.get("check_result", {}).get("suppress_comment") or "").strip()) >= 20, describe(
-            [check]
-        )
+        assert len((check.get("check_result", {}).get("suppress_comment") or "").strip()) >= 20, describe([check])
     # Every skip comment in the sources names a reason, and checkov honoured it.
     comments = []
     for path in [*TERRAFORM_DIR.rglob("*.tf"), *K8S_DIR.rglob("*.yaml"), DOCKERFILE]:

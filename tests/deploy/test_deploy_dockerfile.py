@@ -100,9 +100,7 @@ def test_default_command_is_the_grpc_server_and_the_healthcheck_uses_it():
 
 def test_dockerignore_sends_only_what_the_build_copies():
     lines = [
-        ln.strip()
-        for ln in (REPO / ".dockerignore").read_text().splitlines()
-        if ln.strip() and not ln.startswith("#")
+        ln.strip() for ln in (REPO / ".dockerignore").read_text().splitlines() if ln.strip() and not ln.startswith("#")
     ]
     assert lines[0] == "*"
     allowed = {ln[1:].rstrip("/") for ln in lines if ln.startswith("!")}

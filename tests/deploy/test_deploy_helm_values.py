@@ -50,9 +50,7 @@ def test_schema_check_rejects_a_misspelt_or_mistyped_key(values):
     missing_launcher_config = copy.deepcopy(values)
     del missing_launcher_config["runLauncher"]["config"]["k8sRunLauncher"]
     assert validate_chart_values(missing_launcher_config)
-    assert validate_chart_values({"concurency": {}}) == [
-        "concurency: not a key of the dagster chart's values"
-    ]
+    assert validate_chart_values({"concurency": {}}) == ["concurency: not a key of the dagster chart's values"]
 
 
 def test_run_launcher_is_k8s_and_mounts_the_pipeline_config_map_into_run_pods(values):

@@ -82,9 +82,7 @@ def test_kustomize_overlay_output_validates_strictly(overlay):
     result = kubernetes_validate(["-"], stdin=rendered)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "WARN" not in result.stdout
-    kinds = {
-        line.split("/")[0].split()[-1] for line in result.stdout.splitlines() if "passed for resource" in line
-    }
+    kinds = {line.split("/")[0].split()[-1] for line in result.stdout.splitlines() if "passed for resource" in line}
     assert {"namespace", "limitrange", "networkpolicy", "resourcequota"} <= kinds
 
 

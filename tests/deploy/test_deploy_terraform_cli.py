@@ -25,9 +25,7 @@ from deploy_support import (
 
 
 def test_terraform_fmt_check_is_clean(terraform_bin):
-    result = run(
-        ["terraform", "fmt", "-check", "-recursive", "-diff"], cwd=TERRAFORM_DIR, env=terraform_env()
-    )
+    result = run(["terraform", "fmt", "-check", "-recursive", "-diff"], cwd=TERRAFORM_DIR, env=terraform_env())
     assert result.returncode == 0, f"terraform fmt would change:\n{result.stdout}{result.stderr}"
 
 

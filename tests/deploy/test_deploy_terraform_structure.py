@@ -190,9 +190,7 @@ def test_no_static_credentials_anywhere_in_the_deployment():
         *K8S_DIR.rglob("*.yaml"),
         REPO / "Dockerfile",
     ]
-    offenders = [
-        f"{f.relative_to(REPO)}: {m.group(0)}" for f in files for m in forbidden.finditer(f.read_text())
-    ]
+    offenders = [f"{f.relative_to(REPO)}: {m.group(0)}" for f in files for m in forbidden.finditer(f.read_text())]
     assert not offenders, offenders
     # The bundled database's password comes from a secret created out of band, never generated from values.
     values = load_yaml_documents(K8S_DIR / "helm" / "dagster-core.values.yaml")[0]
@@ -303,9 +301,7 @@ def test_per_environment_console_inputs_are_provider_free():
 def test_namespace_quota_fits_the_concurrent_run_cap(env):
     settings = local("environments")[env]
     overlay = K8S_DIR / "overlays" / env
-    quota = next(
-        d for d in load_yaml_documents(overlay / "resourcequota.yaml") if d["kind"] == "ResourceQuota"
-    )
+    quota = next(d for d in load_yaml_documents(overlay / "resourcequota.yaml") if d["kind"] == "ResourceQuota")
     hard = quota["spec"]["hard"]
     runs = settings["max_concurrent"]
 

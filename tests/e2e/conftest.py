@@ -38,9 +38,7 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
 
     logs = tmp_path / "logs"
     logs.mkdir()
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("GEOSPATIAL_PIPELINE_", "DAGSTER_", "AWS_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GEOSPATIAL_PIPELINE_", "DAGSTER_", "AWS_"))}
     env.update(
         DAGSTER_HOME=str(home),
         GEOSPATIAL_PIPELINE_CONFIG=str(config_path),

@@ -80,9 +80,7 @@ class Deployment:
         self.start("daemon", "dagster-daemon", "run", "-m", MODULE)
 
     def graphql(self, query: str, variables: dict | None = None) -> dict:
-        response = requests.post(
-            f"{self.url}/graphql", json={"query": query, "variables": variables or {}}, timeout=30
-        )
+        response = requests.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}}, timeout=30)
         response.raise_for_status()
         body = response.json()
         assert not body.get("errors"), body["errors"]
@@ -90,8 +88,7 @@ class Deployment:
 
     def log_text(self) -> str:
         return "\n".join(
-            f"--- {p.name} ---\n{p.read_text(errors='replace')[-6000:]}"
-            for p in sorted(self.logs.glob("*.log"))
+            f"--- {p.name} ---\n{p.read_text(errors='replace')[-6000:]}" for p in sorted(self.logs.glob("*.log"))
         )
 
     def stop(self) -> None:
@@ -124,6 +121,4 @@ class _suppress_missing:
         return self
 
     def __exit__(self, kind, exc, tb):
-        return kind is not None and issubclass(
-            kind, (ProcessLookupError, psutil.NoSuchProcess, PermissionError)
-        )
+        return kind is not None and issubclass(kind, (ProcessLookupError, psutil.NoSuchProcess, PermissionError))

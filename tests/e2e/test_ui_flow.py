@@ -113,8 +113,7 @@ def test_partition_runs_and_sensor_backfill_through_the_ui_api(deployment: Deplo
     # so the test decides when the sensor looks (its interval is 2 minutes once it has ticked).
     selector = {"repositoryLocationName": repo["location"], "repositoryName": repo["name"]}
     dep.graphql(
-        "mutation($id: String, $sel: String) { "
-        "stopSensor(jobOriginId: $id, jobSelectorId: $sel) { __typename } }",
+        "mutation($id: String, $sel: String) { stopSensor(jobOriginId: $id, jobSelectorId: $sel) { __typename } }",
         {"id": sensor["sensorState"]["id"], "sel": sensor["sensorState"]["selectorId"]},
     )
     dep.graphql(
@@ -137,9 +136,7 @@ def test_partition_runs_and_sensor_backfill_through_the_ui_api(deployment: Deplo
     )
     backfills = deadline.wait_for(
         "the sensor's backfill run",
-        lambda: [
-            r for r in _runs(dep, **{"geospatial_pipeline/trigger": "late-data"}) if r["status"] in DONE
-        ],
+        lambda: [r for r in _runs(dep, **{"geospatial_pipeline/trigger": "late-data"}) if r["status"] in DONE],
         interval=1,
     )
     (backfill,) = backfills
@@ -164,6 +161,4 @@ def test_partition_runs_and_sensor_backfill_through_the_ui_api(deployment: Deplo
 
 
 def _fields(dep: Deployment, date: str) -> gpd.GeoDataFrame:
-    return gpd.read_parquet(
-        io.BytesIO((dep.lake / "fields" / f"date={date}" / "fields.parquet").read_bytes())
-    )
+    return gpd.read_parquet(io.BytesIO((dep.lake / "fields" / f"date={date}" / "fields.parquet").read_bytes()))

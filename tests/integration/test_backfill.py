@@ -42,9 +42,7 @@ class Loop:
 
     def tick(self, cursor: str | None):
         (sensor,) = [s for s in self.defs.sensors if s.name == SENSOR_NAME]
-        with build_sensor_context(
-            instance=self.instance, cursor=cursor, resources=self.defs.resources
-        ) as ctx:
+        with build_sensor_context(instance=self.instance, cursor=cursor, resources=self.defs.resources) as ctx:
             return sensor(ctx)
 
     def fields(self, date: str) -> gpd.GeoDataFrame:
@@ -72,9 +70,7 @@ def test_day2_late_fields_are_backfilled_into_day1(loop: Loop, expected):
     loop.run(D1)
     before = loop.fields(D1)
     assert "F-101" not in set(before.field_id)
-    assert set(before.field_id) == {
-        r["field_id"] for r in expected[D1] if r["outcome"] in ("on_time", "late")
-    }
+    assert set(before.field_id) == {r["field_id"] for r in expected[D1] if r["outcome"] in ("on_time", "late")}
 
     loop.run(D2)
     tick = loop.tick(None)
@@ -151,9 +147,7 @@ def test_late_objects_and_batches_agree(tmp_path: Path, instance):
     for date in (D1, D2, D3):
         loop.run(date)
 
-    intended_dates = sorted(
-        {keys.parse_late_batch_key(i.key)[0] for i in loop.store.list("late_data/_batches/")}
-    )
+    intended_dates = sorted({keys.parse_late_batch_key(i.key)[0] for i in loop.store.list("late_data/_batches/")})
     assert intended_dates == [D1, D2]
     for date in intended_dates:
         batches = [
