@@ -422,9 +422,9 @@ MERGE_SPOOL_ROWS = 16_384
 
 
 def _spool_merged(spool: Spool, merged: pa.Table, seq: np.ndarray, keep: np.ndarray) -> None:
-    """The rows of `merged` whose seq is in `keep`, in seq order, appended a slice at a time."""
+    """The rows of `merged` whose seq is in `keep` (sorted), in seq order, appended a slice at a time."""
     rows = np.argsort(seq)
-    rows = rows[np.isin(seq[rows], keep)]
+    rows = rows[in_sorted(seq[rows], keep)]
     for start in range(0, len(rows), MERGE_SPOOL_ROWS):
         take = rows[start : start + MERGE_SPOOL_ROWS]
         spool.append(_with_seq(merged.take(pa.array(take)), seq[take]))
