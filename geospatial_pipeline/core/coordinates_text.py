@@ -200,3 +200,101 @@ def _read(buf, starts, ends, multi, space, pow10, coords, ring_sizes, part_sizes
         else:
             n, r, p = n0, r0, p0
     return n, r, p, g
+
+
+_KEY = np.frombuffer(b'"coordinates"', dtype=np.uint8)
+
+
+def find_spans(text: bytes, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """reading._coordinates_span for each record text[starts[k]:ends[k]] in one compiled pass: the start and
+    end (positions in `text`, -1 where there is none) and MultiPolygon flag of each record's value."""
+    buf = np.frombuffer(text, dtype=np.uint8)
+    found_start = np.full(len(starts), -1, dtype=np.int64)
+    found_end = np.full(len(starts), -1, dtype=np.int64)
+    multi = np.zeros(len(starts), dtype=np.bool_)
+    _find_spans(buf, starts, ends, _KEY, _SPACE, found_start, found_end, multi)
+    return found_start, found_end, multi
+
+
+@numba.njit(cache=True, nogil=True)
+def _find(buf, key, i, end):
+    """First position of `key` in buf[i:end], or -1."""
+    k = len(key)
+    last = end - k
+    while i <= last:
+        if buf[i] == key[0]:
+            j = 1
+            while j < k and buf[i + j] == key[j]:
+                j += 1
+            if j == k:
+                return i
+        i += 1
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _closes_at(buf, i, size):
+    """buf[i:i+size] is `size` closing brackets."""
+    for j in range(size):  # noqa: SIM110 - numba compiles loops, not generator expressions
+        if buf[i + j] != 93:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _count(buf, i, end, byte):
+    c = 0
+    for j in range(i, end):
+        c += buf[j] == byte
+    return c
+
+
+@numba.njit(cache=True, nogil=True)
+def _find_spans(buf, starts, ends, key, space, found_start, found_end, multi):
+    for r in range(len(starts)):
+        first, stop = starts[r], ends[r]
+        at = _find(buf, key, first, stop)
+        if at < 0:
+            continue
+        i = at + len(key)
+        while i < stop and space[buf[i]]:
+            i += 1
+        if i >= stop or buf[i] != 58:  # ":"
+            continue
+        i += 1
+        while i < stop and space[buf[i]]:
+            i += 1
+        if i + 3 > stop or buf[i] != 91 or buf[i + 1] != 91 or buf[i + 2] != 91:  # "[[["
+            continue
+        is_multi = i + 3 < stop and buf[i + 3] == 91
+        size = 4 if is_multi else 3
+        end = -1
+        j = stop - size  # the last closing run at or after the value's start
+        while j >= i:
+            if _closes_at(buf, j, size):
+                end = j + size
+                break
+            j -= 1
+        if end < 0:
+            continue
+        if _count(buf, i, end, 34):  # a string between: the value ends at its first closing run
+            j = i
+            while not _closes_at(buf, j, size):
+                j += 1
+            end = j + size
+        if _find(buf, key, end, stop) >= 0:
+            continue
+        if _count(buf, first, stop, 92) and _has_letter_escape(buf, first, stop):
+            continue
+        found_start[r], found_end[r], multi[r] = i, end, is_multi
+
+
+@numba.njit(cache=True, nogil=True)
+def _has_letter_escape(buf, i, end):
+    """`\\u006` or `\\u007` in buf[i:end]: a letter of a key spelled as an escape."""
+    for j in range(i, end - 4):
+        if buf[j] == 92 and buf[j + 1] == 117 and buf[j + 2] == 48 and buf[j + 3] == 48 and buf[j + 4] == 54:
+            return True
+        if buf[j] == 92 and buf[j + 1] == 117 and buf[j + 2] == 48 and buf[j + 3] == 48 and buf[j + 4] == 55:
+            return True
+    return False

@@ -9,7 +9,6 @@ from __future__ import annotations
 import gc
 import gzip
 import json
-import re
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,12 +18,13 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
+from geospatial_pipeline.core import coordinates_text
 from geospatial_pipeline.core.records import Reason
 from geospatial_pipeline.core.spatial import (
     RaggedPolygons,
     concat_by_index,
     flatten_polygons,
-    read_polygon_coordinates,
+    read_polygon_coordinates_at,
 )
 
 LINE_SUFFIXES = (".geojsonl", ".geojsonseq", ".ndjson", ".jsonl")
@@ -439,95 +439,38 @@ def _parse_records(chunk, properties, geometries, reasons, lenient, candidates, 
     return polygons if lane is None else concat_by_index([lane, polygons])
 
 
-_KEY = b'"coordinates"'
-_AFTER_KEY = re.compile(rb"[ \t\r\n]*:[ \t\r\n]*")
-# The only other spelling of a letter of "coordinates" in a JSON string: the escapes \u0061..\u007a.
-_LETTER_ESCAPES = (b"\\u006", b"\\u007")
-# Records are read in batches of about this much text, each small enough to stay in the CPU cache while its
-# coordinates are found, checked and read: twice as fast as a whole chunk at once.
-_BATCH_BYTES = 1 << 19
-
-
 def _text_lane(texts: list[bytes]) -> tuple[list[tuple[str, bytes] | None] | None, RaggedPolygons | None]:
     """Plain Polygon/MultiPolygon coordinates read straight from the record texts; and per record read so,
     its geometry type and its text with `[]` in place of the coordinates, for orjson to decode the rest.
 
     Decoding the coordinates into lists, and walking those, was most of the parse. A record goes this way
-    only if its coordinates value is certainly where it was looked for (_coordinates_span) and is valid
+    only if its coordinates value is certainly where it was looked for (coordinates_text.find_spans) and is valid
     and plain (read_polygon_coordinates): then its text is valid JSON exactly when the substitute is, and
     decodes to the same but for the coordinates. Every other record is decoded whole, as before.
     """
-    lane_texts: list[tuple[str, bytes] | None] = [None] * len(texts)
-    lanes: list[RaggedPolygons] = []
-    for first, last in _batches(texts):
-        batch = texts[first:last]
-        spans = [_coordinates_span(text) for text in batch]
-        located = [k for k, span in enumerate(spans) if span is not None]
-        if not located:
-            continue
-        values = [batch[k][spans[k][0] : spans[k][1]] for k in located]
-        lane = read_polygon_coordinates(values, np.array([spans[k][2] for k in located], dtype=bool))
-        if not len(lane):
-            continue
-        rows = [located[k] for k in lane.index.tolist()]
-        for k in rows:
-            start, end, multi = spans[k]
-            text = batch[k]
-            lane_texts[first + k] = ("MultiPolygon" if multi else "Polygon", text[:start] + b"[]" + text[end:])
-        lane.index = np.array(rows, dtype=np.int64) + first
-        lanes.append(lane)
-    if not lanes:
+    n = len(texts)
+    if n == 0:
         return None, None
-    return lane_texts, concat_by_index(lanes)
-
-
-def _batches(texts: list[bytes]) -> list[tuple[int, int]]:
-    """(first, last) record ranges of about _BATCH_BYTES of text each."""
-    if not texts:
-        return []
-    ends = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)))
-    cuts = np.searchsorted(ends, np.arange(_BATCH_BYTES, int(ends[-1]), _BATCH_BYTES), side="right")
-    bounds = np.unique(np.concatenate([[0], cuts, [len(texts)]])).tolist()
-    return list(zip(bounds[:-1], bounds[1:], strict=True))
-
-
-def _coordinates_span(text: bytes) -> tuple[int, int, bool] | None:
-    """(start, end, MultiPolygon?) of the bytes that would be a Polygon's (`[[[`) or MultiPolygon's (`[[[[`)
-    coordinates: from after the `"coordinates"` key to the text's last `]]]` (`]]]]`), or its first one
-    after the key if a string comes between.
-
-    Whether those bytes are the whole value is for read_polygon_coordinates to prove. That the key is the
-    geometry's: a text without escaped letters spells the geometry's key just so; if that occurs once, it is
-    the key, whatever strings or other members hold (_parse_records checks that the geometry has the key).
-    """
-    key = text.find(_KEY)
-    if key < 0:
-        return None
-    start = key + len(_KEY)
-    if text.startswith(b":[", start):
-        start += 1
-    elif text.startswith(b": [", start):  # as Python's json writes it
-        start += 2
-    else:
-        gap = _AFTER_KEY.match(text, start)
-        if gap is None:
-            return None
-        start = gap.end()
-    if not text.startswith(b"[[[", start):
-        return None
-    multi = text.startswith(b"[", start + 3)
-    close = b"]]]]" if multi else b"]]]"
-    end = text.rfind(close, start)
-    if end < 0:
-        return None
-    end += len(close)
-    if text.find(b'"', start, end) >= 0:  # the last ]]] lies beyond this value: the first one, then
-        end = text.find(close, start) + len(close)
-    if text.find(_KEY, end) >= 0:
-        return None
-    if b"\\" in text and (_LETTER_ESCAPES[0] in text or _LETTER_ESCAPES[1] in text):
-        return None
-    return start, end, multi
+    lengths = np.fromiter(map(len, texts), np.int64, n)
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    joined = b"".join(texts)
+    value_starts, value_ends, multi = coordinates_text.find_spans(joined, starts, ends)
+    located = np.flatnonzero(value_starts >= 0)
+    if not len(located):
+        return None, None
+    lane = read_polygon_coordinates_at(joined, value_starts[located], value_ends[located], multi[located])
+    if not len(lane):
+        return None, None
+    rows = located[lane.index]
+    lane.index = rows
+    lane_texts: list[tuple[str, bytes] | None] = [None] * n
+    cut_start = (value_starts[rows] - starts[rows]).tolist()
+    cut_end = (value_ends[rows] - starts[rows]).tolist()
+    for k, start, end, is_multi in zip(rows.tolist(), cut_start, cut_end, multi[rows].tolist(), strict=True):
+        text = texts[k]
+        lane_texts[k] = ("MultiPolygon" if is_multi else "Polygon", text[:start] + b"[]" + text[end:])
+    return lane_texts, lane
 
 
 def _encode_geometry(i: int, geometry: Any, strict: bool, geometries: list, reasons: dict) -> None:

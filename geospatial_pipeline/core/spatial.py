@@ -653,25 +653,27 @@ _NUMBERS_BATCH = 64
 
 def read_polygon_coordinates(values: list[bytes], multi: np.ndarray) -> RaggedPolygons:
     """The JSON text of Polygon (or, where `multi`, MultiPolygon) `coordinates` values → the arrays of those
-    that are valid JSON and plain, as _flatten_block judges decoded ones (index: position in `values`).
+    that are valid JSON and plain, as _flatten_block judges decoded ones (index: position in `values`)."""
+    lengths = np.fromiter(map(len, values), np.int64, len(values))
+    ends = np.cumsum(lengths)
+    return read_polygon_coordinates_at(b"".join(values), ends - lengths, ends, multi)
+
+
+def read_polygon_coordinates_at(text: bytes, starts: np.ndarray, ends: np.ndarray, multi: np.ndarray) -> RaggedPolygons:
+    """read_polygon_coordinates for the values text[starts[k]:ends[k]] (index: k).
 
     Decoding coordinates into nested lists and walking those cost more than the rest of the parse: the
     values are read in one compiled pass (coordinates_text), and the few with numbers that pass cannot
     read exactly (over 15 digits, exponents) by _read_with_orjson.
     """
-    m = len(values)
-    if m == 0:
+    if len(starts) == 0:
         return _concat_ragged([])
-    lengths = np.fromiter(map(len, values), np.int64, m)
-    ends = np.cumsum(lengths)
-    status, coords, ring_offsets, part_offsets, geom_offsets = coordinates_text.read_values(
-        b"".join(values), ends - lengths, ends, multi
-    )
+    status, coords, ring_offsets, part_offsets, geom_offsets = coordinates_text.read_values(text, starts, ends, multi)
     taken = np.flatnonzero(status == coordinates_text.TAKEN)
     ragged = RaggedPolygons(taken, multi[taken], coords, ring_offsets, part_offsets, geom_offsets)
     asked = np.flatnonzero(status == coordinates_text.ASK_ORJSON)
     if len(asked):
-        other = _read_with_orjson([values[k] for k in asked.tolist()], multi[asked])
+        other = _read_with_orjson([text[starts[k] : ends[k]] for k in asked.tolist()], multi[asked])
         other.index = asked[other.index]
         ragged = concat_by_index([ragged, other])
     return ragged

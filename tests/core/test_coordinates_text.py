@@ -4,11 +4,12 @@ takes is plain valid JSON, and whatever it cannot read exactly it hands back ins
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from geospatial_pipeline.core import coordinates_text as ct
@@ -121,3 +122,94 @@ def test_a_value_not_taken_leaves_its_neighbours_arrays_untouched():
     one = np.array(orjson.loads(good)[0], dtype=np.float64)
     assert coords.tobytes() == np.concatenate([one, one]).tobytes()
     assert rings.tolist() == [0, 4, 8] and parts.tolist() == [0, 1, 2] and geoms.tolist() == [0, 1, 2]
+
+
+# find_spans' rules in plain Python, as the text lane first had them: the specification it is held to.
+_KEY = b'"coordinates"'
+_AFTER_KEY = re.compile(rb"[ \t\r\n]*:[ \t\r\n]*")
+_LETTER_ESCAPES = (b"\\u006", b"\\u007")
+
+
+def reference_span(text: bytes) -> tuple[int, int, bool] | None:
+    """(start, end, MultiPolygon?) of the bytes that would be a Polygon's (`[[[`) or MultiPolygon's (`[[[[`)
+    coordinates: from after the key to the text's last `]]]` (`]]]]`), or its first one after the key if a
+    string comes between; none if the key occurs twice or a letter may be spelled as an escape."""
+    key = text.find(_KEY)
+    if key < 0:
+        return None
+    gap = _AFTER_KEY.match(text, key + len(_KEY))
+    if gap is None:
+        return None
+    start = gap.end()
+    if not text.startswith(b"[[[", start):
+        return None
+    multi = text.startswith(b"[", start + 3)
+    close = b"]]]]" if multi else b"]]]"
+    end = text.rfind(close, start)
+    if end < 0:
+        return None
+    end += len(close)
+    if text.find(b'"', start, end) >= 0:
+        end = text.find(close, start) + len(close)
+    if text.find(_KEY, end) >= 0:
+        return None
+    if b"\\" in text and (_LETTER_ESCAPES[0] in text or _LETTER_ESCAPES[1] in text):
+        return None
+    return start, end, multi
+
+
+_PIECES = [
+    b'"coordinates"',
+    b'"coordinates" : ',
+    b":",
+    b" ",
+    b"\n",
+    b"[",
+    b"[[[",
+    b"[[[[",
+    b"]",
+    b"]]]",
+    b"]]]]",
+    b",",
+    b'"',
+    b"\\",
+    b"\\u0063",
+    b"\\u0073",
+    b"\\u00e9",
+    b"\\u006",
+    b"1.5",
+    b"-2",
+    b"x",
+    b'{"type":"Polygon","coordinates":',
+    b'"properties":{',
+    b"}",
+]
+
+
+_SOME = st.lists(st.sampled_from(_PIECES), max_size=12).map(b"".join)
+# Mostly texts with a key and a value where the reference looks for one, ending anywhere.
+_TEXT = st.one_of(
+    st.lists(st.sampled_from(_PIECES), max_size=25).map(b"".join),
+    st.tuples(
+        _SOME,
+        st.sampled_from([b'"coordinates":', b'"coordinates" :\n ', b'"coordinates"']),
+        st.sampled_from([b"[[[", b"[[[[", b"[["]),
+        _SOME,
+        st.sampled_from([b"]]]", b"]]]]", b"]]", b""]),
+        _SOME | st.just(b""),
+    ).map(b"".join),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(_TEXT, min_size=1, max_size=6))
+@example([b'"coordinates":[[[1,2]]] "\\u006', b'"coordinates":[[[1,2]]] "\\u0073'])  # an escape that ends the text
+def test_spans_are_found_by_the_rules_of_the_reference(texts):
+    lengths = np.array([len(t) for t in texts], dtype=np.int64)
+    ends = np.cumsum(lengths)
+    starts, stops, multi = ct.find_spans(b"".join(texts), ends - lengths, ends)
+    got = [
+        None if s < 0 else (int(s - first), int(e - first), bool(m))
+        for s, e, m, first in zip(starts, stops, multi, ends - lengths, strict=True)
+    ]
+    assert got == [reference_span(t) for t in texts]

@@ -175,9 +175,7 @@ def test_one_record_that_is_not_plain(text, monkeypatch):
     assert_same(*both([PLAIN[0], text, PLAIN[2]], monkeypatch))
 
 
-@pytest.mark.parametrize("batch_bytes", [1 << 19, 1000, 1])
-def test_every_kind_of_record_in_one_chunk_keeps_its_order(batch_bytes, monkeypatch):
-    monkeypatch.setattr(reading, "_BATCH_BYTES", batch_bytes)  # coordinates are read batch by batch
+def test_every_kind_of_record_in_one_chunk_keeps_its_order(monkeypatch):
     texts = [t for group in zip(PLAIN * 4, SPACED + NOT_PLAIN + MALFORMED, strict=False) for t in group]
     new, old = both(texts, monkeypatch)
     assert_same(new, old)
