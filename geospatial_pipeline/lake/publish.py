@@ -145,7 +145,7 @@ def run_partition(
             merged, merged_listing = _stored_late_rows(store, partition, own_late)
             del own_late
             merged_seq = _merge_seqs(merged)
-            final = winners(_concat([own_keys, _with_seq(merged.select(KEY_COLUMNS[:-1]), merged_seq)]))
+            final = _merge_winners(own_keys, _with_seq(merged.select(KEY_COLUMNS[:-1]), merged_seq))
             del own_keys
             keep_on_time = own_on_time[in_sorted(own_on_time, final)]
             # The late rows that win go to disk in merge order: the GeoParquet build streams them back.
@@ -401,6 +401,16 @@ def _stored_late_rows(
     if not tables:
         return FIELD_SCHEMA.empty_table(), listing
     return pa.concat_tables(tables), listing
+
+
+def _merge_winners(own: pa.Table, merged: pa.Table) -> np.ndarray:
+    """winners() of own on-time winners and stored late rows together, sorted. Own rows are unique per
+    (date, field id) already, so only those sharing a field id with a stored row can lose: the rest are
+    kept without sorting the partition's millions of keys again."""
+    contested = pc.is_in(own["field_id"], value_set=merged["field_id"].combine_chunks()).to_numpy(zero_copy_only=False)
+    uncontested = own["seq"].to_numpy()[~contested] if own.num_rows else np.zeros(0, dtype=np.int64)
+    decided = winners(_concat([own.filter(pa.array(contested)), merged]))
+    return np.sort(np.concatenate([uncontested, decided]))
 
 
 def _merge_seqs(merged: pa.Table) -> np.ndarray:
