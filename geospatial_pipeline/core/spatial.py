@@ -18,7 +18,7 @@ import shapely
 from pyproj import CRS, Geod, Transformer
 from pyproj.exceptions import CRSError
 
-from geospatial_pipeline.core import coordinates_text
+from geospatial_pipeline.core import coordinates_text, ring_kernels
 from geospatial_pipeline.core.records import Reason
 
 WGS84 = "EPSG:4326"
@@ -422,69 +422,22 @@ CHORD_LIMIT_M = 10_000.0
 def rings_area_perimeter(
     lonlat: np.ndarray, ring_offsets: np.ndarray, exterior: np.ndarray, ring_owner: np.ndarray, n: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Area (m²) and perimeter (m) of n geometries given as closed lon/lat rings, in whole-array numpy.
+    """Area (m²) and perimeter (m) of n geometries given as closed lon/lat rings.
 
     Area: the shoelace formula in the cylindrical equal-area projection of the WGS84 ellipsoid (exteriors
     minus holes, as GEOS measures polygons; what pyproj's +proj=cea gives, without the per-point calls).
     Perimeter: each segment's ellipsoidal chord (ECEF) plus the arc correction c³/24R², which is within
     ~1e-9 of pyproj.Geod's geodesic for segments up to 10 km; longer segments use Geod itself. Rings must
-    not cross the antimeridian. Rings are taken in blocks so the temporaries stay in cache.
+    not cross the antimeridian. The loop over rings is compiled (ring_kernels).
     """
-    nrings = len(ring_offsets) - 1
-    ring_area = np.zeros(nrings)
-    ring_length = np.zeros(nrings)
-    for first in range(0, nrings, _RING_BLOCK):
-        last = min(first + _RING_BLOCK, nrings)
-        offsets = ring_offsets[first : last + 1]
-        block = lonlat[offsets[0] : offsets[-1]]
-        ring_area[first:last], ring_length[first:last] = _ring_measures(block, offsets - offsets[0])
+    ring_area, ring_length, far, far_ring = ring_kernels.measures(lonlat, ring_offsets, _A, _E2, _E, CHORD_LIMIT_M)
+    if len(far):
+        _, _, dist = GEOD.inv(lonlat[far, 0], lonlat[far, 1], lonlat[far + 1, 0], lonlat[far + 1, 1])
+        ring_length += np.bincount(far_ring, weights=dist, minlength=len(ring_length))
     ring_area = np.abs(ring_area)
     area = np.abs(np.bincount(ring_owner, weights=np.where(exterior, ring_area, -ring_area), minlength=n))
     perimeter = np.bincount(ring_owner, weights=ring_length, minlength=n)
     return area, perimeter
-
-
-_RING_BLOCK = 2048
-
-
-def _ring_measures(lonlat: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Signed area (m², equal-area plane; CCW positive) and length (m, geodesic) of each ring in a block."""
-    nrings = len(offsets) - 1
-    if len(lonlat) < 2:
-        return np.zeros(nrings), np.zeros(nrings)
-    lam = np.radians(lonlat[:, 0])
-    sin_lat = np.sin(np.radians(lonlat[:, 1]))
-    ring_of = np.repeat(np.arange(nrings), np.diff(offsets))
-    seg = np.ones(len(lam) - 1, dtype=bool)  # vertex v -> v + 1 is a segment unless v closes its ring
-    seg[offsets[1:-1] - 1] = False
-    seg_ring = ring_of[:-1][seg]
-
-    # Ellipsoidal chord between consecutive vertices: distance from the axis h and height z give
-    # chord² = (h2 - h1)² + 4·h1·h2·sin²(Δλ/2) + (z2 - z1)², free of cancellation for short segments.
-    w = 1.0 - _E2 * sin_lat * sin_lat
-    nu = _A / np.sqrt(w)
-    h = nu * np.sqrt(1.0 - sin_lat * sin_lat)
-    z = nu * (1.0 - _E2) * sin_lat
-    half = np.sin(0.5 * np.diff(lam))
-    chord_sq = np.diff(h) ** 2 + 4.0 * h[:-1] * h[1:] * half * half + np.diff(z) ** 2
-    chord_sq = chord_sq[seg]
-    mid = 0.5 * (sin_lat[:-1] + sin_lat[1:])[seg]
-    wm = 1.0 - _E2 * mid * mid
-    dist = np.sqrt(chord_sq) * (1.0 + chord_sq * (wm * wm) / (24.0 * _A * _A * (1.0 - _E2)))  # R² = M·N
-    far = np.flatnonzero(chord_sq > CHORD_LIMIT_M * CHORD_LIMIT_M)
-    if len(far):
-        start = np.flatnonzero(seg)[far]
-        _, _, dist[far] = GEOD.inv(lonlat[start, 0], lonlat[start, 1], lonlat[start + 1, 0], lonlat[start + 1, 1])
-    length = np.bincount(seg_ring, weights=dist, minlength=nrings)
-
-    # Cylindrical equal-area: x = a·λ, y = a·q(φ)/2; shoelace per ring about its first vertex for precision.
-    q = (1.0 - _E2) * (sin_lat / w - np.log((1.0 - _E * sin_lat) / (1.0 + _E * sin_lat)) / (2.0 * _E))
-    origin = offsets[:-1][ring_of]
-    px = lam - lam[origin]
-    py = q - q[origin]
-    cross = (px[:-1] * py[1:] - px[1:] * py[:-1])[seg]
-    area = np.bincount(seg_ring, weights=cross, minlength=nrings) * (0.25 * _A * _A)
-    return area, length
 
 
 # --- The array lane: plain Polygons and MultiPolygons, decoded straight into flat coordinate arrays. ---
@@ -1113,23 +1066,9 @@ def star_shaped(rg: RaggedPolygons) -> np.ndarray:
     single, starts, ends = single[usable], starts[usable], ends[usable]
     if not len(single):
         return out
-    xy = rg.coords[_ranges(starts, ends)]
-    sizes = ends - starts
-    local = _offsets(sizes)
-    first, last = local[:-1], local[1:] - 1
-    closed = (xy[first] == xy[last]).all(axis=1)
-    centre = (np.add.reduceat(xy, first, axis=0) - xy[last]) / (sizes - 1)[:, None]  # the distinct vertices
-    d = xy - np.repeat(centre, sizes, axis=0)
-    off_centre = _all_per((d[:, 0] != 0) | (d[:, 1] != 0), local)
-    # From one ring's last vertex to the next ring's first is no edge: those differences go.
-    turn = np.delete(np.diff(np.arctan2(d[:, 1], d[:, 0])), last[:-1])
-    turn = np.mod(turn + np.pi, 2 * np.pi) - np.pi
-    edges = local - np.arange(len(local))  # each ring's edges in `turn`: one fewer than its vertices
-    span = (np.abs(turn) > _STAR_MARGIN) & (np.abs(turn) < np.pi - _STAR_MARGIN)
-    positive = turn > 0
-    one_way = _all_per(positive, edges) | _all_per(~positive, edges)
-    whole_turn = np.abs(np.abs(np.add.reduceat(turn, edges[:-1])) - 2 * np.pi) < 1e-6
-    out[single] = closed & off_centre & _all_per(span, edges) & one_way & whole_turn
+    flags = np.empty(len(single), dtype=bool)
+    ring_kernels.star_rings(np.ascontiguousarray(rg.coords), starts, ends, _STAR_MARGIN, flags)
+    out[single] = flags
     return out
 
 

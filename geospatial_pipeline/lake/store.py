@@ -398,7 +398,7 @@ class _LocalStagedWriter(StagedWriter):
     def __init__(self, store: LocalStore):
         super().__init__(store)
         self._lock = threading.Lock()  # two threads may write through one writer
-        self._staged: dict[str, str] = {}  # target folder -> staging folder
+        self._staged: dict[str, tuple[str, int]] = {}  # target folder -> staging folder, and a descriptor of it
         self._existing: set[str] = set()
         self._root: str | None = None
 
@@ -415,7 +415,8 @@ class _LocalStagedWriter(StagedWriter):
                 ordinary.append(j)
                 continue
             key, data, _ = items[j]
-            _write_file(f"{staging[folder]}/{name}", data, os.O_TRUNC)  # a key put twice: the later wins
+            # Opened relative to the staging folder: the kernel looks up one name, not the whole path.
+            _write_file(name, data, os.O_TRUNC, dir_fd=staging[folder][1])  # a key put twice: the later wins
             out[j] = ObjectInfo(key, len(data), _local_etag_hash(data).hexdigest() if etags else "")
         if ordinary:
             existing = [folder for folder in folders if staging[folder] is None]
@@ -425,7 +426,7 @@ class _LocalStagedWriter(StagedWriter):
                 out[j] = info
         return out
 
-    def _staging_for(self, folder: str) -> str | None:
+    def _staging_for(self, folder: str) -> tuple[str, int] | None:
         with self._lock:
             if folder in self._staged:
                 return self._staged[folder]
@@ -436,14 +437,16 @@ class _LocalStagedWriter(StagedWriter):
                 tmp_dir = self.store.root / LOCAL_TMP_DIR
                 tmp_dir.mkdir(parents=True, exist_ok=True)
                 self._root = tempfile.mkdtemp(dir=tmp_dir, prefix="staged-")
-            staging = self._staged[folder] = f"{self._root}/{len(self._staged)}"
+            staging = f"{self._root}/{len(self._staged)}"
             os.mkdir(staging)
-            return staging
+            self._staged[folder] = (staging, os.open(staging, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+            return self._staged[folder]
 
     def publish(self) -> None:
         with self._lock:
             staged, self._staged = self._staged, {}
-        for folder, staging in staged.items():
+        for folder, (staging, descriptor) in staged.items():
+            os.close(descriptor)
             os.makedirs(os.path.dirname(folder), exist_ok=True)
             try:
                 os.rename(staging, folder)  # all its objects appear at once
@@ -457,18 +460,22 @@ class _LocalStagedWriter(StagedWriter):
 
     def discard(self) -> None:
         with self._lock:
-            root, self._root, self._staged = self._root, None, {}
+            root, staged, self._root, self._staged = self._root, self._staged, None, {}
+        for _, descriptor in staged.values():
+            os.close(descriptor)
         if root is not None:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def _write_file(path: str, data: bytes, mode: int) -> None:
-    """`data` as the file at `path`, created (`mode`: O_EXCL or O_TRUNC)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | mode, 0o644)
+def _write_file(path: str, data: bytes, mode: int, dir_fd: int | None = None) -> None:
+    """`data` as the file at `path` (relative to `dir_fd` if given), created (`mode`: O_EXCL or O_TRUNC)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | mode, 0o644, dir_fd=dir_fd)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        written = os.write(fd, data)
+        if written < len(data):  # a short write: the rest, until all of it is written
+            view = memoryview(data)[written:]
+            while view:
+                view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
 

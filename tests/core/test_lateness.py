@@ -60,3 +60,25 @@ def test_iso_utc_texts_is_iso_utc_for_a_whole_column(instants):
     micros = np.array([(t - dt.datetime(1970, 1, 1)) // dt.timedelta(microseconds=1) for t in instants], dtype=np.int64)
     expected = [iso_utc(t.replace(tzinfo=dt.UTC)) for t in instants]
     assert iso_utc_texts(micros).tolist() == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.dates(dt.date(2024, 12, 1), dt.date(2025, 1, 2)),
+            st.datetimes(dt.datetime(2024, 12, 1), dt.datetime(2025, 2, 1)),
+        ),
+        max_size=20,
+    ),
+    window_hours=st.integers(0, 72),
+)
+def test_late_reasons_of_a_column_read_as_each_rows_own(rows, window_hours):
+    """The classifier words a chunk's late rows a column at a time: each row's text as late_reason's."""
+    from geospatial_pipeline.core.partition import _late_reasons
+
+    window = dt.timedelta(hours=window_hours)
+    intended = np.array([d for d, _ in rows], dtype="datetime64[D]")
+    arrival = np.array([a for _, a in rows], dtype="datetime64[us]")
+    got = _late_reasons(intended, arrival, P, window).to_pylist()
+    assert got == [late_reason(d, a.replace(tzinfo=dt.UTC), P, window) for d, a in rows]
