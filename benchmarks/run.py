@@ -14,6 +14,8 @@ made every run after the first slower for a reason that has nothing to do with t
 without a journal (this VM's root file system) will not reuse an inode freed in the last 60 s, or 360 s
 while its inode-table block is dirty, and scans past each such inode on every file it creates. Right after
 a 1M lake (200,000 late objects) was deleted, creating a file cost 200-560 µs of kernel time instead of 30.
+For the same reason each step starts after a sync: the gigabytes earlier steps left unwritten would
+otherwise be written back, and their writers throttled, during whichever step came next.
 """
 
 from __future__ import annotations
@@ -342,6 +344,7 @@ def run_rounds(steps: dict[str, tuple[str, dict]], repeat: int) -> dict[str, dic
 
 
 def run_child(kind: str, **params) -> dict:
+    os.sync()  # the previous steps' files on disk first: no step pays for another's writeback
     env = dict(os.environ, PYTHONPATH=str(REPO), AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
     env.pop("AWS_PROFILE", None)
     proc = subprocess.run(

@@ -119,3 +119,24 @@ def star_rings(coords, starts, ends, margin, out):
             previous = angle
         edges = last - first
         out[k] = ok and (positive == 0 or positive == edges) and abs(abs(total) - two_pi) < 1e-6
+
+
+@numba.njit(cache=True, nogil=True)
+def ring_orientation(coords, ring_offsets, ccw, unsure):
+    """Per ring: counterclockwise (shoelace sum about its first vertex > 0), and whether the sum is too
+    small against the ring's extent to trust (|sum| <= 1e-9 * width * height), for GEOS to decide."""
+    for r in range(len(ring_offsets) - 1):
+        first, stop = ring_offsets[r], ring_offsets[r + 1]
+        x0, y0 = coords[first, 0], coords[first, 1]
+        twice_area = 0.0
+        xmin = xmax = ymin = ymax = 0.0
+        x_prev, y_prev = 0.0, 0.0
+        for v in range(first, stop):
+            x, y = coords[v, 0] - x0, coords[v, 1] - y0
+            if v > first:
+                twice_area += x_prev * y - x * y_prev
+            xmin, xmax = min(xmin, x), max(xmax, x)
+            ymin, ymax = min(ymin, y), max(ymax, y)
+            x_prev, y_prev = x, y
+        ccw[r] = twice_area > 0.0
+        unsure[r] = abs(twice_area) <= 1e-9 * (xmax - xmin) * (ymax - ymin)

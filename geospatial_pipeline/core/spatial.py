@@ -1082,17 +1082,10 @@ def _orientation_order(rg: RaggedPolygons, coords: np.ndarray, exterior: np.ndar
     (the first vertex stays first), as GEOS's orient_polygons does."""
     starts, ends = rg.ring_offsets[:-1], rg.ring_offsets[1:]
     counts = ends - starts
-    ring_of = np.repeat(np.arange(len(starts)), counts)
-    origin = starts[ring_of]
-    x = coords[:, 0] - coords[origin, 0]
-    y = coords[:, 1] - coords[origin, 1]
-    cross = x[:-1] * y[1:] - x[1:] * y[:-1]
-    cross[ends[:-1] - 1] = 0.0  # no segment from one ring's last vertex to the next ring's first
-    twice_area = np.bincount(ring_of[:-1], weights=cross, minlength=len(starts))
-    width = np.fmax.reduceat(x, starts) - np.fmin.reduceat(x, starts)
-    height = np.fmax.reduceat(y, starts) - np.fmin.reduceat(y, starts)
-    ccw = twice_area > 0
-    unsure = np.flatnonzero(np.abs(twice_area) <= 1e-9 * width * height)
+    ccw = np.empty(len(starts), dtype=bool)
+    doubtful = np.empty(len(starts), dtype=bool)
+    ring_kernels.ring_orientation(np.ascontiguousarray(coords), rg.ring_offsets, ccw, doubtful)
+    unsure = np.flatnonzero(doubtful)
     if len(unsure):  # slivers: let GEOS's robust orientation test decide
         verts = _ranges(starts[unsure], ends[unsure])
         rings = shapely.linearrings(coords[verts], indices=np.repeat(np.arange(len(unsure)), counts[unsure]))
