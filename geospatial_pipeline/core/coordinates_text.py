@@ -13,6 +13,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from geospatial_pipeline.core import kernel_cache
+
+kernel_cache.configure()  # before any kernel is defined: see kernel_cache
+
 TAKEN, NOT_PLAIN, ASK_ORJSON = 0, 1, 2
 
 # 10**k, exact in a double for k <= 22: a decimal of at most 15 digits divided by one is correctly rounded.

@@ -12,6 +12,10 @@ import math
 import numba
 import numpy as np
 
+from geospatial_pipeline.core import kernel_cache
+
+kernel_cache.configure()  # before any kernel is defined: see kernel_cache
+
 
 @numba.njit(cache=True, nogil=True)
 def ring_measures(lonlat, ring_offsets, a, e2, e, limit_sq, area, length, far_vertex, far_ring):

@@ -105,3 +105,14 @@ def test_dockerignore_sends_only_what_the_build_copies():
     assert lines[0] == "*"
     allowed = {ln[1:].rstrip("/") for ln in lines if ln.startswith("!")}
     assert allowed == {"pyproject.toml", "poetry.lock", "README.md", "geospatial_pipeline"}
+
+
+def test_the_image_ships_the_numba_kernels_compiled_for_a_generic_cpu():
+    """Compiled at build time into the virtualenv (what the final stage copies), for the CPU both stages
+    name: a cache built for the build host's own CPU would not load on another node."""
+    build, final = stages()
+    build_text = "\n".join(build)
+    assert "mkdir /opt/venv/numba-cache" in build_text
+    assert "python -m geospatial_pipeline.core.kernels_warmup" in build_text
+    for stage in (build_text, "\n".join(final)):
+        assert re.search(r"NUMBA_CPU_NAME=generic", stage)
