@@ -139,3 +139,28 @@ def test_block_numbering_leaves_room_for_every_line(tmp_path, monkeypatch):
     files = rows["source_key"].to_pylist()
     assert files == sorted(files)  # numbers follow the listing order of the files
     assert got.records == len(seqs) + sum(1 for _ in got.rejected_path.open("rb"))
+
+
+def test_a_block_whose_worker_died_is_classified_here_and_the_lake_is_the_same(tmp_path, monkeypatch):
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    batch = _awkward_batch(600)
+    monkeypatch.setattr(reading, "READ_BLOCK", 1_000)
+    here = _run(_lake(tmp_path / "here", batch), processes=1)
+    monkeypatch.setattr(intake, "BLOCK_BYTES", 20_000)
+    submit, submitted = intake.ProcessPoolExecutor.submit, []
+
+    def dying(pool, fn, job):  # every third block's worker "dies": its future fails as a broken pool's does
+        submitted.append(job)
+        if len(submitted) % 3:
+            return submit(pool, fn, job)
+        failed = Future()
+        failed.set_exception(BrokenProcessPool("a child process terminated abruptly"))
+        return failed
+
+    monkeypatch.setattr(intake.ProcessPoolExecutor, "submit", dying)
+    workers = _run(_lake(tmp_path / "workers", batch), processes=2)
+    assert len(submitted) >= 6
+    assert here.counts == workers.counts
+    assert diff_states(lake_state(LocalStore(tmp_path / "here")), lake_state(LocalStore(tmp_path / "workers"))) == []
