@@ -18,6 +18,16 @@ kernel_cache.configure()  # before any kernel is defined: see kernel_cache
 
 
 @numba.njit(cache=True, nogil=True)
+def _vertex(lon, lat, a, e2, e):
+    """A vertex's longitude (rad), sine of latitude, distance from the axis, height, and authalic q."""
+    s = math.sin(math.radians(lat))
+    w = 1.0 - e2 * s * s
+    nu = a / math.sqrt(w)
+    q = (1.0 - e2) * (s / w - math.log((1.0 - e * s) / (1.0 + e * s)) / (2.0 * e))
+    return math.radians(lon), s, nu * math.sqrt(1.0 - s * s), nu * (1.0 - e2) * s, q
+
+
+@numba.njit(cache=True, nogil=True)
 def ring_measures(lonlat, ring_offsets, a, e2, e, limit_sq, area, length, far_vertex, far_ring):
     """Signed area (m², equal-area plane, CCW positive) and length (m) of each ring into `area`/`length`.
 
@@ -32,23 +42,12 @@ def ring_measures(lonlat, ring_offsets, a, e2, e, limit_sq, area, length, far_ve
         length[r] = 0.0
         if stop - first < 2:
             continue
-        lam0 = math.radians(lonlat[first, 0])
-        s_prev = math.sin(math.radians(lonlat[first, 1]))
-        w_prev = 1.0 - e2 * s_prev * s_prev
-        nu_prev = a / math.sqrt(w_prev)
-        h_prev = nu_prev * math.sqrt(1.0 - s_prev * s_prev)
-        z_prev = nu_prev * (1.0 - e2) * s_prev
-        q0 = (1.0 - e2) * (s_prev / w_prev - math.log((1.0 - e * s_prev) / (1.0 + e * s_prev)) / (2.0 * e))
+        lam0, s_prev, h_prev, z_prev, q0 = _vertex(lonlat[first, 0], lonlat[first, 1], a, e2, e)
         lam_prev, px_prev, py_prev = lam0, 0.0, 0.0
         cross_sum = 0.0
         total = 0.0
         for v in range(first + 1, stop):
-            lam = math.radians(lonlat[v, 0])
-            s = math.sin(math.radians(lonlat[v, 1]))
-            w = 1.0 - e2 * s * s
-            nu = a / math.sqrt(w)
-            h = nu * math.sqrt(1.0 - s * s)
-            z = nu * (1.0 - e2) * s
+            lam, s, h, z, q = _vertex(lonlat[v, 0], lonlat[v, 1], a, e2, e)
             # Chord between the vertices, free of cancellation for short segments, plus the arc's excess.
             half = math.sin(0.5 * (lam - lam_prev))
             chord_sq = (h - h_prev) ** 2 + 4.0 * h_prev * h * half * half + (z - z_prev) ** 2
@@ -61,7 +60,6 @@ def ring_measures(lonlat, ring_offsets, a, e2, e, limit_sq, area, length, far_ve
                 wm = 1.0 - e2 * mid * mid
                 total += math.sqrt(chord_sq) * (1.0 + chord_sq * (wm * wm) / arc)
             # Cylindrical equal-area coordinates about the ring's first vertex: the shoelace term.
-            q = (1.0 - e2) * (s / w - math.log((1.0 - e * s) / (1.0 + e * s)) / (2.0 * e))
             px, py = lam - lam0, q - q0
             cross_sum += px_prev * py - px * py_prev
             lam_prev, s_prev, h_prev, z_prev, px_prev, py_prev = lam, s, h, z, px, py
