@@ -27,7 +27,10 @@ def configure(shipped: Path = SHIPPED, scratch: Path = SCRATCH) -> str | None:
     Call before the kernels are defined: numba picks a function's cache folder when it is decorated."""
     if numba.config.CACHE_DIR or not shipped.is_dir():  # set by the user, or nothing shipped
         return numba.config.CACHE_DIR or None
-    folder = shipped if _writable(shipped) else _copied(shipped, scratch)
+    try:
+        folder = shipped if _writable(shipped) else _copied(shipped, scratch)
+    except OSError:  # no writable temp folder: numba compiles as it would without a shipped cache
+        return None
     numba.config.CACHE_DIR = str(folder)
     return str(folder)
 

@@ -65,3 +65,19 @@ def test_without_a_shipped_cache_numba_keeps_its_own(tmp_path):
         os.environ.get("NUMBA_CACHE_DIR"),
     )
     assert not (tmp_path / "scratch").exists()
+
+
+def test_a_temp_folder_that_cannot_be_written_leaves_numba_to_itself(tmp_path, monkeypatch):
+    import numba
+
+    from geospatial_pipeline.core import kernel_cache
+
+    shipped = tmp_path / "numba-cache"
+    (shipped / "core_x").mkdir(parents=True)
+    (shipped / "core_x" / "k.nbi").write_bytes(b"index")
+    blocked = tmp_path / "a-file"
+    blocked.write_bytes(b"")  # the scratch folder would have to be made inside a file
+    monkeypatch.setattr(kernel_cache, "_writable", lambda folder: False)
+    monkeypatch.setattr(numba.config, "CACHE_DIR", "")
+    assert kernel_cache.configure(shipped, blocked / "cache") is None
+    assert numba.config.CACHE_DIR == ""
