@@ -210,8 +210,15 @@ _KEY = np.frombuffer(b'"coordinates"', dtype=np.uint8)
 
 
 def find_spans(text: bytes, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """reading._coordinates_span for each record text[starts[k]:ends[k]] in one compiled pass: the start and
-    end (positions in `text`, -1 where there is none) and MultiPolygon flag of each record's value."""
+    """Where each record text[starts[k]:ends[k]] would hold a Polygon's (`[[[`) or MultiPolygon's (`[[[[`)
+    coordinates, in one compiled pass: the start and end (positions in `text`, -1 where there is none) and
+    the MultiPolygon flag of each record's value.
+
+    The value runs from after the `"coordinates"` key and its colon to the record's last `]]]` (`]]]]`), or
+    to its first one if a string comes between. A record whose key occurs twice, or that may spell a letter
+    of it as an escape (`\\u006`, `\\u007`), has none: then the key found is certainly the geometry's.
+    Whether the bytes found are the whole value is for read_values to prove.
+    (tests/core/test_coordinates_text.py keeps these rules in plain Python and holds this pass to them.)"""
     buf = np.frombuffer(text, dtype=np.uint8)
     found_start = np.full(len(starts), -1, dtype=np.int64)
     found_end = np.full(len(starts), -1, dtype=np.int64)

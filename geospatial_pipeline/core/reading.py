@@ -444,8 +444,8 @@ def _text_lane(texts: list[bytes]) -> tuple[list[tuple[str, bytes] | None] | Non
     its geometry type and its text with `[]` in place of the coordinates, for orjson to decode the rest.
 
     Decoding the coordinates into lists, and walking those, was most of the parse. A record goes this way
-    only if its coordinates value is certainly where it was looked for (coordinates_text.find_spans) and is valid
-    and plain (read_polygon_coordinates): then its text is valid JSON exactly when the substitute is, and
+    only if its coordinates value is certainly where it was looked for (coordinates_text.find_spans) and is
+    valid and plain (read_polygon_coordinates_at): then its text is valid JSON exactly when the substitute is, and
     decodes to the same but for the coordinates. Every other record is decoded whole, as before.
     """
     n = len(texts)
