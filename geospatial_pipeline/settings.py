@@ -19,9 +19,8 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from geospatial_pipeline.core.partition import Rules
-from geospatial_pipeline.core.spatial import SpatialRules
-from geospatial_pipeline.lake.intake import Limits
+from geospatial_pipeline.core.rules import Rules, SpatialRules
+from geospatial_pipeline.lake.limits import Limits
 
 CONFIG_PATH_ENV = "GEOSPATIAL_PIPELINE_CONFIG"
 CLUSTER_CONFIG_PATH = Path("/etc/dagster/config/config.yaml")

@@ -18,7 +18,8 @@ import pyarrow.compute as pc
 from geospatial_pipeline.core.lateness import Timing, classify_timing, iso_utc_texts
 from geospatial_pipeline.core.reading import ParsedChunk
 from geospatial_pipeline.core.records import FIELD_ID_MAX_CHARS, Reason, validate_properties
-from geospatial_pipeline.core.spatial import WGS84, SpatialRules, check_parsed_geometries
+from geospatial_pipeline.core.rules import WGS84, Rules
+from geospatial_pipeline.core.spatial import check_parsed_geometries
 
 DEFAULT_CRS = WGS84
 
@@ -49,16 +50,6 @@ FIELD_SCHEMA = pa.schema(
 FEW_VALUES = ("processing_date", "detected_in", "late_reason", "source_crs", "source_key")
 # Late rows also carry their RFC 7946 geometry (lon/lat) for the per-field GeoJSON objects.
 LATE_SCHEMA = FIELD_SCHEMA.append(pa.field("geometry_geojson", pa.string(), nullable=False))
-
-
-@dataclass(frozen=True)
-class Rules:
-    """Everything the rules depend on besides the data: built from settings by the shell."""
-
-    partition_start: dt.date = dt.date(2025, 1, 1)
-    lateness_window: dt.timedelta = dt.timedelta(days=1)
-    max_clock_skew: dt.timedelta = dt.timedelta(minutes=10)
-    spatial: SpatialRules = SpatialRules()
 
 
 @dataclass

@@ -20,8 +20,8 @@ from pyproj.exceptions import CRSError
 
 from geospatial_pipeline.core import coordinates_text, ring_kernels
 from geospatial_pipeline.core.records import Reason
+from geospatial_pipeline.core.rules import WGS84, SpatialRules
 
-WGS84 = "EPSG:4326"
 GEOD = Geod(ellps="WGS84")
 # Cylindrical equal-area on the WGS84 ellipsoid: planar area there equals ellipsoidal area, so area is
 # one vectorised shapely call instead of a Geod call per ring (agrees with Geod to ~1e-6 on fields).
@@ -38,15 +38,6 @@ _TYPE_IDS = {
     "MultiPolygon": 6,
 }
 _TYPE_NAMES = {v: k for k, v in _TYPE_IDS.items()} | {2: "LinearRing", 7: "GeometryCollection"}
-
-
-@dataclass(frozen=True)
-class SpatialRules:
-    target_crs: str = WGS84
-    bounds: tuple[float, float, float, float] = (-180.0, -90.0, 180.0, 90.0)
-    allowed_types: tuple[str, ...] = ("Polygon", "MultiPolygon")
-    repair_invalid: bool = False
-    max_vertices: int = 100_000
 
 
 @dataclass

@@ -46,22 +46,13 @@ from geospatial_pipeline.core.reading import (
 )
 from geospatial_pipeline.core.records import Reason
 from geospatial_pipeline.lake import keys
+from geospatial_pipeline.lake.limits import Limits
 from geospatial_pipeline.lake.store import ObjectInfo, ObjectStore
 
 log = logging.getLogger(__name__)
 
 ROW_SCHEMA = FIELD_SCHEMA.append(pa.field("seq", pa.int64()))
 LATE_ROW_SCHEMA = ROW_SCHEMA.append(LATE_SCHEMA.field("geometry_geojson"))
-
-
-@dataclass(frozen=True)
-class Limits:
-    chunk_records: int = 50_000
-    max_record_bytes: int = 1_000_000
-    max_collection_bytes: int = 64 << 20
-    late_write_concurrency: int = 16
-    # Worker processes for classifying a large input file: None = one per core from PROCESS_MIN_BYTES on.
-    classify_processes: int | None = None
 
 
 def in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:

@@ -28,12 +28,12 @@ from geospatial_pipeline.core.partition import FIELD_SCHEMA, Rules, winners
 from geospatial_pipeline.lake import keys
 from geospatial_pipeline.lake.intake import (
     ROW_SCHEMA,
-    Limits,
     Spool,
     classify_inputs,
     in_sorted,
     release_freed_memory,
 )
+from geospatial_pipeline.lake.limits import Limits
 from geospatial_pipeline.lake.store import ObjectInfo, ObjectStore, StagedWriter
 from geospatial_pipeline.lake.writers import (
     LATE_OBJECT_COLUMNS,

@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geospatial_pipeline.core import partition
-from geospatial_pipeline.core.partition import FIELD_SCHEMA, Rules, classify_chunk, winners
+from geospatial_pipeline.core.partition import FIELD_SCHEMA, classify_chunk, winners
 from geospatial_pipeline.core.reading import RawChunk, parse_chunk
+from geospatial_pipeline.core.rules import Rules
 
 P = dt.date(2025, 1, 2)
 NOW = dt.datetime(2025, 1, 3, 1, 0, tzinfo=dt.UTC)

@@ -8,7 +8,8 @@ import shapely
 from pyproj import Geod
 
 from geospatial_pipeline.core.records import Reason
-from geospatial_pipeline.core.spatial import SpatialRules, check_geometries, geodesic_area_perimeter, transform
+from geospatial_pipeline.core.rules import SpatialRules
+from geospatial_pipeline.core.spatial import check_geometries, geodesic_area_perimeter, transform
 
 GEOD = Geod(ellps="WGS84")
 

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from geospatial_pipeline.core.partition import Rules
+from geospatial_pipeline.core.rules import Rules
 from geospatial_pipeline.defs.checks import conservation_problems, evaluate_checks, geo_metadata_problems
 from geospatial_pipeline.lake.publish import run_partition
 from geospatial_pipeline.lake.store import LocalStore
