@@ -24,7 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from geospatial_pipeline.core.partition import FIELD_SCHEMA, Rules, winners
+from geospatial_pipeline.core.dedupe import winners
+from geospatial_pipeline.core.rules import Rules
+from geospatial_pipeline.core.schema import FIELD_SCHEMA
 from geospatial_pipeline.lake import keys
 from geospatial_pipeline.lake.intake import (
     ROW_SCHEMA,

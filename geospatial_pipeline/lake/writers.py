@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from pyproj import CRS
 
 from geospatial_pipeline.core.lateness import iso_utc, iso_utc_texts
-from geospatial_pipeline.core.partition import FEW_VALUES, FIELD_SCHEMA
+from geospatial_pipeline.core.schema import FEW_VALUES, FIELD_SCHEMA
 from geospatial_pipeline.lake import keys
 from geospatial_pipeline.lake.store import ObjectInfo, ObjectStore, StagedWriter
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geospatial_pipeline.core.lateness import iso_utc
-from geospatial_pipeline.core.partition import LATE_SCHEMA
+from geospatial_pipeline.core.schema import LATE_SCHEMA
 from geospatial_pipeline.lake import keys
 from geospatial_pipeline.lake.writers import late_object_jobs, late_text
 

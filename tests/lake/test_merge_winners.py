@@ -10,7 +10,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geospatial_pipeline.core.partition import winners
+from geospatial_pipeline.core.dedupe import winners
 from geospatial_pipeline.lake.publish import MERGED_SEQ_BASE, _merge_winners
 
 DAYS = [dt.date(2025, 1, 2), dt.date(2025, 1, 3)]
