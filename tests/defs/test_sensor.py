@@ -15,6 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 from dagster import DagsterRunStatus, RunsFilter, build_schedule_context, build_sensor_context, materialize
+from dagster_aws.s3 import S3Resource
 from moto import mock_aws
 
 from geospatial_pipeline.definitions import build_definitions
@@ -176,8 +177,8 @@ def test_late_key_for_an_already_backfilled_date_requests_it_again(lake: Lake):
 class CountingLakeResource(LakeResource):
     """The production lake resource, counting the LIST requests its S3 clients send."""
 
-    def get_client(self):
-        client = super().get_client()
+    def s3_client(self):
+        client = super().s3_client()
         client.meta.events.register("before-call.s3.ListObjectsV2", lambda **_: LIST_CALLS.append(1))
         return client
 
@@ -193,7 +194,7 @@ def test_more_than_1000_late_batches_are_all_seen(empty_lake: Lake, backend: str
             empty_lake.store.put_bytes(keys.late_batch_key(date, detected), f"{date} {detected}".encode())
     resources = dict(empty_lake.resources)
     if backend == "s3":
-        resources["lake"] = CountingLakeResource(bucket=BUCKET, prefix=PREFIX, region_name="us-east-1")
+        resources["lake"] = CountingLakeResource(s3=S3Resource(region_name="us-east-1"), bucket=BUCKET, prefix=PREFIX)
     LIST_CALLS.clear()
 
     result = empty_lake.tick(None, resources)
