@@ -234,7 +234,6 @@ def child_s3(p: dict) -> dict:
     """Late objects PUT to moto's server on 127.0.0.1 (its own process), one at a time and pooled."""
     import psutil
     import pyarrow.parquet as pq
-
     from dagster_aws.s3 import S3Resource
 
     from geospatial_pipeline.defs.resources import LakeResource
