@@ -21,12 +21,12 @@ re-run, or a UI re-execution all merge every stored batch, so nothing is lost.
 
 import hashlib
 import json
+import logging
 from collections import defaultdict
 from typing import Any
 
 import orjson
 from dagster import (
-    DagsterLogManager,
     DefaultSensorStatus,
     PartitionsDefinition,
     RunRequest,
@@ -81,7 +81,7 @@ def evaluate_late_data(
     store: ObjectStore,
     cursor: str | None,
     partitions_def: PartitionsDefinition[Any],
-    log: DagsterLogManager | None = None,
+    log: logging.Logger | None = None,
 ) -> tuple[list[RunRequest], str]:
     """The sensor's decision as a plain function: (run requests, new cursor)."""
     seen: dict[str, str] = json.loads(cursor) if cursor else {}
