@@ -40,16 +40,15 @@ OCTETS = "application/octet-stream"
 # Files at least this large are listed without their etag (a full read each) by list_shallow.
 SHALLOW_MIN_BYTES = 1 << 20
 # Threads for many small local writes. One: creating and renaming files in one folder serialises on the
-# folder's lock in the kernel, so more threads mostly spin. 40,000 files of 1.5 KB, quiet machine: 4 threads
-# cost 61 µs of kernel CPU per file against 38 µs for one, for 33 instead of 41 µs of wall time; in a
-# partition run the other core is busy with the GeoParquet, and the late lane was 2-3 s shorter with one.
+# folder's lock in the kernel, so more threads mostly spin and cost kernel CPU the GeoParquet lane needs
+# (measurements: docs/performance.md, "Small files").
 LOCAL_PUT_THREADS = 1
 
 
 def _local_etag_hash(data: bytes = b"") -> hashlib._Hash:
     """The local folder's etag: the content's SHA-256 (hex). S3's is an MD5, but nothing compares etags
-    across backends, and SHA-256 runs at 1.7 GB/s here against MD5's 0.7: a 1M-field partition hashes its
-    1.2 GB input while reading it and its 0.6 GB GeoParquet once written."""
+    across backends, and SHA-256 is the faster of the two on current CPUs (SHA extensions): a partition
+    hashes its whole input while reading it and its GeoParquet once written."""
     return hashlib.sha256(data, usedforsecurity=False)
 
 
@@ -397,7 +396,7 @@ class LocalStore(ObjectStore):
 class _LocalStagedWriter(StagedWriter):
     """Objects of a folder that does not exist yet go straight into a private staging folder under their own
     names, and publish() renames that folder into place: one rename for all of them, where an ordinary put
-    writes a temporary file and renames each (here 20 instead of 30 µs of kernel time per file). Folders
+    writes a temporary file and renames each (less kernel time per file). Folders
     that exist get ordinary puts. A staged folder whose target has appeared meanwhile (another run) is
     moved file by file, each replacing its namesake. Until publish() nothing staged is in the lake; a
     process killed before leaves the staging folder in LOCAL_TMP_DIR, which no listing shows."""

@@ -50,8 +50,8 @@ def geo_metadata(crs: str, geometry_types: Iterable[str], bbox: list[float] | No
     return {"version": GEOPARQUET_VERSION, "primary_column": "geometry", "columns": {"geometry": column}}
 
 
-# Snappy, every Parquet reader's default codec. zstd level 1 made files 12% smaller but cost 3.4 times the
-# CPU (200,000 published rows: 0.41 against 0.12 s; 126 against 143 MiB): at 1M rows 1.3 s of the run.
+# Snappy, every Parquet reader's default codec. zstd made files a little smaller for several times the CPU
+# (measurements: docs/performance.md, "Codecs").
 OUTPUT_COMPRESSION = "snappy"
 
 
@@ -220,10 +220,9 @@ def write_grouped_geoparquet(
         shutil.rmtree(spill, ignore_errors=True)
 
 
-# The spill lives seconds and is read back through a memory map: uncompressed, that read copies nothing.
-# lz4 cost 2-3 s of CPU at 1M rows (the GeoParquet lane took 10.0-12.3 s with it, 7.7-8.7 s without) and
-# saved little scratch disk (peak 2,060 vs 2,199 MiB at 1M: the spill and the finished file never coexist
-# in full).
+# The spill lives briefly and is read back through a memory map: uncompressed, that read copies nothing.
+# lz4 cost CPU and saved little scratch disk, since the spill and the finished file never coexist in full
+# (measurements: docs/performance.md, "Codecs").
 _SPILL_OPTIONS = pa.ipc.IpcWriteOptions(compression=None)
 _GROUPED_SCHEMA = FIELD_SCHEMA.append(pa.field("seq", pa.int64(), nullable=False))
 
