@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -202,3 +203,52 @@ def test_the_manifest_is_sorted_indented_json_at_its_key(tmp_path: Path):
     assert text.endswith("}\n") and text.index('"counts"') < text.index('"outputs"')
     assert text.index('"a"') < text.index('"b"') and '\n  "counts": {\n    "late": 0' in text
     assert json.loads(text) == {"outputs": {"b": 1, "a": 2}, "counts": {"late": 0}}
+
+
+def test_hilbert_curve_visits_every_cell_once_and_neighbours_are_adjacent():
+    order = writers._HILBERT_ORDER
+    x, y = np.meshgrid(np.arange(1 << order, dtype=np.int64)[:64], np.arange(64, dtype=np.int64))
+    d = writers._hilbert(x.ravel(), y.ravel())
+    # The 64 x 64 corner of the curve is the curve of order 6: cells 0..4095, consecutive ones touch.
+    assert sorted(d.tolist()) == list(range(64 * 64))
+    path = np.column_stack([x.ravel(), y.ravel()])[np.argsort(d)]
+    assert (np.abs(np.diff(path, axis=0)).sum(axis=1) == 1).all()
+
+
+def test_spatial_groups_are_compact_and_full():
+    rng = np.random.default_rng(5)
+    points = rng.uniform([5, 45], [24, 55], size=(10_000, 2))
+    groups = writers.spatial_groups(points, 1_000)
+    assert np.bincount(groups).tolist() == [1_000] * 10
+    spans = [np.ptp(points[groups == g], axis=0).prod() for g in range(10)]
+    assert max(spans) < 0.5 * np.ptp(points, axis=0).prod()  # each group covers a part of the extent
+
+
+def test_grouped_geoparquet_holds_the_same_rows_in_spatial_row_groups(lake_dir, fixture_settings, monkeypatch):
+    """Large partitions are cut into row groups by location; forced here with row groups of 4 rows."""
+    store = LocalStore(lake_dir)
+
+    def publish(date):
+        run_partition(
+            store,
+            dt.date.fromisoformat(date),
+            fixture_settings.rules(),
+            target_crs=fixture_settings.target_crs,
+            limits=fixture_settings.limits(),
+            now=dt.datetime(2025, 1, 4, 12, tzinfo=dt.UTC),
+        )
+        return pq.read_table(store.open(keys.fields_key(date))), pq.ParquetFile(store.open(keys.fields_key(date)))
+
+    publish("2025-01-02")  # detects late fields for 2025-01-01, merged into it below
+    plain, _ = publish("2025-01-01")
+    monkeypatch.setattr(writers, "ROW_GROUP_ROWS", 4)
+    grouped, parquet = publish("2025-01-01")
+    assert plain.num_rows > 8 and grouped.num_rows == plain.num_rows
+    assert sorted(grouped.to_pylist(), key=str) == sorted(plain.to_pylist(), key=str)
+    sizes = [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)]
+    assert sizes[:-1] == [4] * (len(sizes) - 1) and 0 < sizes[-1] <= 4
+
+    def bbox(table):
+        return json.loads(table.schema.metadata[b"geo"])["columns"]["geometry"]["bbox"]
+
+    assert bbox(grouped) == bbox(plain)
