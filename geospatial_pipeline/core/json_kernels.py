@@ -8,10 +8,6 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from geospatial_pipeline.core import kernel_cache
-
-kernel_cache.configure()  # before any kernel is defined: see kernel_cache
-
 MAX_DEPTH = 1024  # orjson's limit; Python's own recursion limit is about the same
 # JSON errors, by code (the message is ERRORS[code]).
 ERRORS = (

@@ -19,7 +19,6 @@ import numba
 import numpy as np
 import pyarrow as pa
 
-from geospatial_pipeline.core import kernel_cache
 from geospatial_pipeline.core.json_kernels import (
     E_EOF,
     E_EXTRA,
@@ -34,8 +33,6 @@ from geospatial_pipeline.core.json_kernels import (
     _value,
     _ws,
 )
-
-kernel_cache.configure()  # before any kernel is defined: see kernel_cache
 
 MAX_LEVELS = 4  # MultiPolygon: polygons, rings, positions, numbers
 

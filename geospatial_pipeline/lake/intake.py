@@ -13,7 +13,6 @@ import contextlib
 import ctypes
 import ctypes.util
 import datetime as dt
-import functools
 import logging
 import multiprocessing
 import os
@@ -232,7 +231,6 @@ def _classify_file(
             blocks = line_blocks(open_decompressed(info.key, stream), BLOCK_BYTES, limits.max_record_bytes)
             yield from _blocks_in_processes(blocks, info.key, partition, rules, now, limits, seq, intake, workers)
         else:
-            _retain_freed_memory()  # classifying here: this process does the array work
             chunks = iter_chunks(
                 info.key,
                 stream,
@@ -387,7 +385,7 @@ def _blocks_in_processes(
     A block's records are numbered from `seq` plus the lines before it: a line holds at most one record,
     so the blocks' numbers never overlap and no block waits for the one before it to be counted."""
     pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_retain_freed_memory
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn")
     )
     pending: collections.deque = collections.deque()
     try:
@@ -442,25 +440,6 @@ def _pieces(chunk: RawChunk, size: int) -> Iterator[RawChunk]:
             chunk.collection_crs,
             chunk.read_rejects if last else [],
         )
-
-
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_RETAIN_BYTES = 1 << 30
-
-
-@functools.cache
-def _retain_freed_memory() -> bool:
-    """Keep freed heap memory for reuse instead of handing it back to the kernel after every chunk.
-
-    Each chunk allocates and frees the same few hundred MB of arrays and geometries; by default glibc
-    returns it and the next chunk faults it back in page by page, which on small VMs costs more than the
-    work itself. Peak memory is unchanged (it is the same memory, reused). glibc only; elsewhere a no-op.
-    """
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(_M_TRIM_THRESHOLD, _RETAIN_BYTES) and libc.mallopt(_M_MMAP_THRESHOLD, 64 << 20))
-    except (OSError, AttributeError):
-        return False
 
 
 def release_freed_memory() -> None:
