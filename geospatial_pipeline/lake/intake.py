@@ -21,7 +21,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -383,11 +383,14 @@ def _blocks_in_processes(
     worker in flight, so memory stays bounded.
 
     A block's records are numbered from `seq` plus the lines before it: a line holds at most one record,
-    so the blocks' numbers never overlap and no block waits for the one before it to be counted."""
-    pool = ProcessPoolExecutor(
+    so the blocks' numbers never overlap and no block waits for the one before it to be counted.
+
+    A worker that dies (the OOM killer's SIGKILL) breaks the whole pool: every block it held, and every
+    block after, is classified in this process instead, so the run ends with the lake a clean run makes."""
+    pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
         max_workers=workers, mp_context=multiprocessing.get_context("spawn")
     )
-    pending: collections.deque = collections.deque()
+    pending: collections.deque[tuple[Future[_Classified] | None, _BlockJob]] = collections.deque()
     try:
         for block in blocks:
             job = _BlockJob(
@@ -401,22 +404,32 @@ def _blocks_in_processes(
                 now,
                 limits.max_record_bytes,
             )
-            pending.append((pool.submit(classify_block, job), job))
+            future = None
+            if pool is not None:
+                try:
+                    future = pool.submit(classify_block, job)
+                except BrokenProcessPool:
+                    log.warning("classify worker process died; classifying the remaining blocks in this process")
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    pool = None
+            pending.append((future, job))
             if len(pending) >= 2 * workers:
                 yield _block_result(*pending.popleft())
         while pending:
             yield _block_result(*pending.popleft())
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _block_result(future, job: _BlockJob) -> _Classified:
-    """A worker's outcome; if the pool broke (a worker died), the block is classified here instead."""
-    try:
-        return future.result()
-    except BrokenProcessPool:
-        log.warning("classify worker process died; classifying in the main process instead")
-        return classify_block(job)
+def _block_result(future: Future[_Classified] | None, job: _BlockJob) -> _Classified:
+    """A worker's outcome; with no worker (the pool broke), the block is classified in this process."""
+    if future is not None:
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            log.warning("classify worker process died; classifying its block in this process instead")
+    return classify_block(job)
 
 
 _DONE = object()
