@@ -8,6 +8,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from geospatial_pipeline.core.arrays import Bytes
+
 MAX_DEPTH = 1024  # orjson's limit; Python's own recursion limit is about the same
 # JSON errors, by code (the message is ERRORS[code]).
 ERRORS = (
@@ -39,14 +41,14 @@ for _c in b"ABCDEF":
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _ws(buf, i, end):
+def _ws(buf: Bytes, i: int, end: int) -> int:
     while i < end and (buf[i] == 0x20 or buf[i] == 0x0A or buf[i] == 0x0D or buf[i] == 0x09):
         i += 1
     return i
 
 
 @numba.njit(cache=True, nogil=True)
-def _utf8(buf, i, end):
+def _utf8(buf: Bytes, i: int, end: int) -> int:
     """A multi-byte UTF-8 sequence at buf[i] (>= 0x80): the index after it, or -1 if invalid."""
     c = buf[i]
     if 0xC2 <= c <= 0xDF:
@@ -76,7 +78,7 @@ def _utf8(buf, i, end):
 
 
 @numba.njit(cache=True, nogil=True)
-def _string(buf, i, end):
+def _string(buf: Bytes, i: int, end: int) -> tuple[int, int, bool]:
     """The string starting at buf[i] ('"'): (index after it, error, has an escape)."""
     i += 1
     escaped = False
@@ -113,7 +115,7 @@ def _string(buf, i, end):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _literal(buf, i, end, word):
+def _literal(buf: Bytes, i: int, end: int, word: Bytes) -> bool:
     if i + len(word) > end:
         return False
     for k in range(len(word)):  # noqa: SIM110 - numba compiles loops, not generator expressions
@@ -127,7 +129,7 @@ _NAN, _INFINITY = (np.frombuffer(w, dtype=np.uint8) for w in (b"NaN", b"Infinity
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _number(buf, i, end):
+def _number(buf: Bytes, i: int, end: int) -> tuple[int, int, int]:
     """The number (or NaN, Infinity, -Infinity) at buf[i]: (index after it, error, kind)."""
     start = i
     if buf[i] == 0x4E:  # NaN
@@ -166,7 +168,7 @@ def _number(buf, i, end):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _scalar(buf, i, end):
+def _scalar(buf: Bytes, i: int, end: int) -> tuple[int, int, bool]:
     """A string, number or literal at buf[i]: (index after it, error, non-finite number)."""
     c = buf[i]
     if c == 0x22:
@@ -185,7 +187,7 @@ def _scalar(buf, i, end):
 
 
 @numba.njit(cache=True, nogil=True)
-def _value(buf, i, end, depth, stack):
+def _value(buf: Bytes, i: int, end: int, depth: int, stack: Bytes) -> tuple[int, int, bool]:
     """Validate the JSON value at buf[i] (whitespace allowed before it), nested `depth` deep already:
     (index after it, error, a non-finite number inside)."""
     top = 0
@@ -236,7 +238,7 @@ def _value(buf, i, end, depth, stack):
 
 
 @numba.njit(cache=True, nogil=True)
-def _key(buf, i, end):
+def _key(buf: Bytes, i: int, end: int) -> tuple[int, int]:
     """An object key and its colon at buf[i]: (index after the colon, error)."""
     if i >= end or buf[i] != 0x22:
         return i, (E_EOF if i >= end else E_KEY)
@@ -250,7 +252,7 @@ def _key(buf, i, end):
 
 
 @numba.njit(cache=True, nogil=True)
-def _text_equals(buf, start, stop, escaped, word):
+def _text_equals(buf: Bytes, start: int, stop: int, escaped: bool, word: Bytes) -> bool:
     """Is the JSON string content buf[start:stop] (quotes excluded) the ASCII `word`, escapes decoded?"""
     if not escaped:
         if stop - start != len(word):
@@ -289,7 +291,7 @@ def _text_equals(buf, start, stop, escaped, word):
 
 
 @numba.njit(cache=True, nogil=True)
-def _member_key(buf, i, end, names):
+def _member_key(buf: Bytes, i: int, end: int, names: tuple[Bytes, ...]) -> tuple[int, int, int]:
     """The key at buf[i]: (index after its colon, error, which of `names` it is or len(names))."""
     if i >= end or buf[i] != 0x22:
         return i, (E_EOF if i >= end else E_KEY), len(names)

@@ -14,11 +14,13 @@ Python's `float`). The last of duplicate members wins, as in Python. Nothing her
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numba
 import numpy as np
 import pyarrow as pa
 
+from geospatial_pipeline.core.arrays import Bools, Bytes, Float64s, Int8s, Int32s, Int64s
 from geospatial_pipeline.core.json_kernels import (
     E_EOF,
     E_EXTRA,
@@ -49,9 +51,26 @@ _KEYS = tuple(np.frombuffer(k, dtype=np.uint8) for k in (b"type", b"properties",
 _FEATURE = np.frombuffer(b"Feature", dtype=np.uint8)
 _NAMES = tuple(np.frombuffer(n.encode(), dtype=np.uint8) for n in TYPE_NAMES)
 
+# The kernels' output arrays, grouped as scan() hands them over (see Scanned for what each holds).
+Offsets: TypeAlias = Int32s | Int64s  # int64 once the text passes 2 GiB
+RecordOut: TypeAlias = tuple[Int8s, Int8s, Int64s, Bools]  # status, error, error_at, is_feature
+PropsOut: TypeAlias = tuple[Int8s, Int64s, Int64s, Bools]  # kind, start, end, nonfinite
+GeomOut: TypeAlias = tuple[Int8s, Int8s, Int8s, Int8s, Int8s]  # kind, type, coords, leaf_level, deepest
+NumbersOut: TypeAlias = tuple[Offsets, Bytes, Int8s, Int64s, Int64s]  # offsets, texts, kinds, lo, hi
+
 
 @numba.njit(cache=True, nogil=True)
-def _structure(buf, i, end, levels, fill, offsets, data, kinds, nfill):
+def _structure(
+    buf: Bytes,
+    i: int,
+    end: int,
+    levels: Int32s,
+    fill: Int64s,
+    offsets: Offsets,
+    data: Bytes,
+    kinds: Int8s,
+    nfill: int,
+) -> tuple[int, int, int, int, int]:
     """Read the coordinates array at buf[i] ('['): each array's child count appended to levels[its level],
     each number's text to `data` (offsets[n]:offsets[n + 1], the integer -0 written as 0).
 
@@ -121,8 +140,22 @@ _GEOMETRY_KEYS = (_KEYS[0], _KEYS[3])
 
 @numba.njit(cache=True, nogil=True)
 def _geometry(
-    buf, i, end, stack, r, out_type, out_coords, out_leaf, out_deep, lvl_lo, lvl_hi, levels, fill, nums, nfill
-):
+    buf: Bytes,
+    i: int,
+    end: int,
+    stack: Bytes,
+    r: int,
+    out_type: Int8s,
+    out_coords: Int8s,
+    out_leaf: Int8s,
+    out_deep: Int8s,
+    lvl_lo: Int64s,
+    lvl_hi: Int64s,
+    levels: Int32s,
+    fill: Int64s,
+    nums: NumbersOut,
+    nfill: int,
+) -> tuple[int, int, int]:
     """The geometry object at buf[i] ('{'), at depth 1: its type code and coordinates structure into the
     outputs of record r. Returns (index after it, error, numbers written so far)."""
     offsets, data, kinds = nums[0], nums[1], nums[2]
@@ -180,7 +213,19 @@ def _geometry(
 
 
 @numba.njit(cache=True, nogil=True)
-def _records(buf, starts, ends, rec, props, geom, lvl_lo, lvl_hi, levels, fill, nums):
+def _records(
+    buf: Bytes,
+    starts: Int64s,
+    ends: Int64s,
+    rec: RecordOut,
+    props: PropsOut,
+    geom: GeomOut,
+    lvl_lo: Int64s,
+    lvl_hi: Int64s,
+    levels: Int32s,
+    fill: Int64s,
+    nums: NumbersOut,
+) -> int:
     """Scan every record buf[starts[r]:ends[r]]; see scan() for the outputs. Returns numbers written."""
     status, error, error_at, is_feature = rec
     props_kind, props_start, props_end, props_nonfinite = props
@@ -227,7 +272,22 @@ def _records(buf, starts, ends, rec, props, geom, lvl_lo, lvl_hi, levels, fill, 
 
 
 @numba.njit(cache=True, nogil=True)
-def _members(buf, i, end, stack, r, is_feature, props, geom, lvl_lo, lvl_hi, levels, fill, nums, nfill):
+def _members(
+    buf: Bytes,
+    i: int,
+    end: int,
+    stack: Bytes,
+    r: int,
+    is_feature: Bools,
+    props: PropsOut,
+    geom: GeomOut,
+    lvl_lo: Int64s,
+    lvl_hi: Int64s,
+    levels: Int32s,
+    fill: Int64s,
+    nums: NumbersOut,
+    nfill: int,
+) -> tuple[int, int, int]:
     """The members of record r's top-level object, from its first key at buf[i] to its closing brace:
     (index after the brace, error, numbers written)."""
     props_kind, props_start, props_end, props_nonfinite = props
@@ -292,39 +352,46 @@ def _members(buf, i, end, stack, r, is_feature, props, geom, lvl_lo, lvl_hi, lev
 class Scanned:
     """What scan() found, one entry per record unless said otherwise (see the module docstring)."""
 
-    status: np.ndarray  # OK, MALFORMED or NOT_OBJECT
-    error: np.ndarray  # ERRORS code of a MALFORMED record
-    error_at: np.ndarray  # its byte position in the record
-    is_feature: np.ndarray  # `type` is "Feature"
-    props_kind: np.ndarray  # ABSENT, NULL, OBJECT or OTHER
-    props_start: np.ndarray  # the `properties` value's span in the joined text
-    props_end: np.ndarray
-    props_nonfinite: np.ndarray  # NaN, Infinity or an overflowing number inside `properties`
-    geom_kind: np.ndarray  # ABSENT, NULL, OBJECT or OTHER
-    geom_type: np.ndarray  # TYPE_NAMES index, -1 if missing or unknown
-    coords: np.ndarray  # C_* state of the coordinates
-    leaf_level: np.ndarray  # levels of arrays down to the numbers (-1: no numbers)
-    deepest: np.ndarray  # deepest array level reached (-1: none)
-    level_lo: np.ndarray  # (records, MAX_LEVELS): each record's entries in `levels`
-    level_hi: np.ndarray
-    levels: list[np.ndarray]  # per level, the child count of each array at that level
-    number_lo: np.ndarray  # each record's entries in `numbers`
-    number_hi: np.ndarray
-    numbers: np.ndarray  # float64, as Python's float() reads the text
-    number_kind: np.ndarray  # N_* per number
+    status: Int8s  # OK, MALFORMED or NOT_OBJECT
+    error: Int8s  # ERRORS code of a MALFORMED record
+    error_at: Int64s  # its byte position in the record
+    is_feature: Bools  # `type` is "Feature"
+    props_kind: Int8s  # ABSENT, NULL, OBJECT or OTHER
+    props_start: Int64s  # the `properties` value's span in the joined text
+    props_end: Int64s
+    props_nonfinite: Bools  # NaN, Infinity or an overflowing number inside `properties`
+    geom_kind: Int8s  # ABSENT, NULL, OBJECT or OTHER
+    geom_type: Int8s  # TYPE_NAMES index, -1 if missing or unknown
+    coords: Int8s  # C_* state of the coordinates
+    leaf_level: Int8s  # levels of arrays down to the numbers (-1: no numbers)
+    deepest: Int8s  # deepest array level reached (-1: none)
+    level_lo: Int64s  # (records, MAX_LEVELS): each record's entries in `levels`
+    level_hi: Int64s
+    levels: list[Int32s]  # per level, the child count of each array at that level
+    number_lo: Int64s  # each record's entries in `numbers`
+    number_hi: Int64s
+    numbers: Float64s  # float64, as Python's float() reads the text
+    number_kind: Int8s  # N_* per number
 
     def message(self, r: int) -> str:
         return f"not valid JSON: {ERRORS[int(self.error[r])]} at byte {int(self.error_at[r])}"
 
 
-def scan(text: bytes, starts: np.ndarray, ends: np.ndarray) -> Scanned:
+def scan(text: bytes, starts: Int64s, ends: Int64s) -> Scanned:
     """Scan the records text[starts[r]:ends[r]]."""
     buf = np.frombuffer(text, dtype=np.uint8)
     n = len(starts)
     cap = len(buf) // 2 + 1  # every array and every number takes two bytes at least
-    ints = lambda: np.empty(n, dtype=np.int64)  # noqa: E731
-    flags = lambda: np.empty(n, dtype=np.bool_)  # noqa: E731
-    small = lambda: np.empty(n, dtype=np.int8)  # noqa: E731
+
+    def ints() -> Int64s:
+        return np.empty(n, dtype=np.int64)
+
+    def flags() -> Bools:
+        return np.empty(n, dtype=np.bool_)
+
+    def small() -> Int8s:
+        return np.empty(n, dtype=np.int8)
+
     rec = (small(), small(), ints(), flags())
     props = (small(), ints(), ints(), flags())
     geom = (small(), small(), small(), small(), small())
@@ -332,7 +399,7 @@ def scan(text: bytes, starts: np.ndarray, ends: np.ndarray) -> Scanned:
     levels = np.empty((MAX_LEVELS, cap), dtype=np.int32)
     fill = np.zeros(2 * MAX_LEVELS, dtype=np.int64)  # per level: entries written; then _structure's scratch
     wide = len(buf) >= 2**31
-    offsets = np.empty(cap + 1, dtype=np.int64 if wide else np.int32)
+    offsets: Offsets = np.empty(cap + 1, dtype=np.int64) if wide else np.empty(cap + 1, dtype=np.int32)
     offsets[0] = 0
     kinds = np.empty(cap, dtype=np.int8)
     nums = (offsets, np.empty(len(buf), dtype=np.uint8), kinds, ints(), ints())
@@ -364,7 +431,7 @@ _FEATURE_COLLECTION = np.frombuffer(b"FeatureCollection", dtype=np.uint8)
 
 
 @numba.njit(cache=True, nogil=True)
-def _collection(buf, member_starts, member_ends, spans):
+def _collection(buf: Bytes, member_starts: Int64s, member_ends: Int64s, spans: Int64s) -> tuple[int, int, int, int]:
     """A whole .geojson document: (error, error position, 1 if a FeatureCollection or 2 if a single
     Feature or 0, features found or -1 without a `features` array). Each `features` element's span goes
     to member_*; the `crs` member's span to spans[0:2]."""
@@ -438,7 +505,7 @@ def _collection(buf, member_starts, member_ends, spans):
 
 
 @numba.njit(cache=True, nogil=True)
-def _literal_string(buf, i, j, word):
+def _literal_string(buf: Bytes, i: int, j: int, word: Bytes) -> bool:
     """Is the JSON string token buf[i:j] the ASCII `word`, escapes decoded?"""
     escaped = False
     for k in range(i + 1, j - 1):
@@ -454,8 +521,8 @@ class Collection:
 
     error: str | None
     kind: int
-    starts: np.ndarray  # each feature's span, for a FeatureCollection
-    ends: np.ndarray
+    starts: Int64s  # each feature's span, for a FeatureCollection
+    ends: Int64s
     crs: bytes | None  # the legacy `crs` member's JSON text
 
 

@@ -8,11 +8,12 @@ import numba
 import numpy as np
 import shapely
 
+from geospatial_pipeline.core.arrays import Bools, Float64s, Int64s
 from geospatial_pipeline.core.geometry.shapes import POLYGONAL, Shapes, ranges
 
 
 @numba.njit(cache=True, nogil=True)
-def star_rings(coords, starts, ends, margin, out):
+def star_rings(coords: Float64s, starts: Int64s, ends: Int64s, margin: float, out: Bools) -> None:
     """star_shaped's test for each ring coords[starts[k]:ends[k]] (closed, 4+ vertices) into out[k]:
     seen from the mean of its distinct vertices, every edge turns the same way by more than `margin` and
     less than a half turn minus it, and the turns add up to one full turn."""
@@ -53,7 +54,7 @@ def star_rings(coords, starts, ends, margin, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def ring_orientation(coords, ring_offsets, ccw, unsure):
+def ring_orientation(coords: Float64s, ring_offsets: Int64s, ccw: Bools, unsure: Bools) -> None:
     """Per ring: counterclockwise (shoelace sum about its first vertex > 0), and whether the sum is too
     small against the ring's extent to trust (|sum| <= 1e-9 * width * height), for GEOS to decide."""
     for r in range(len(ring_offsets) - 1):
@@ -78,7 +79,7 @@ def ring_orientation(coords, ring_offsets, ccw, unsure):
 STAR_MARGIN = 1e-9
 
 
-def star_shaped(shapes: Shapes) -> np.ndarray:
+def star_shaped(shapes: Shapes) -> Bools:
     """Per geometry: a polygon of a single ring going round the mean of its vertices in one direction,
     which makes it simple and so valid as GEOS judges it. False means "ask GEOS", not "invalid".
 

@@ -34,6 +34,8 @@ import numba
 import numpy as np
 from pyproj import Geod
 
+from geospatial_pipeline.core.arrays import Bools, Float64s, Int64s
+
 GEOD = Geod(ellps="WGS84")
 A = 6378137.0
 F = 1 / 298.257223563
@@ -49,7 +51,9 @@ MAX_PIECES = 1000
 
 
 @numba.njit(cache=True, nogil=True)
-def _rings(lonlat, ring_offsets, area, length, bound, longest_sq):
+def _rings(
+    lonlat: Float64s, ring_offsets: Int64s, area: Float64s, length: Float64s, bound: Float64s, longest_sq: Float64s
+) -> None:
     """Per ring: signed area (m², counterclockwise positive), perimeter (m), the bound of its area error
     (m²) and its longest chord squared."""
     a, e2, e = A, E2, E
@@ -94,7 +98,7 @@ def _rings(lonlat, ring_offsets, area, length, bound, longest_sq):
 
 
 @numba.njit(cache=True, nogil=True)
-def _vertex(lon, lat, a, e2, e):
+def _vertex(lon: float, lat: float, a: float, e2: float, e: float) -> tuple[float, float, float, float, float]:
     """Longitude (rad), sin φ, distance from the axis N·cos φ, height N(1−e²)·sin φ, authalic q."""
     s = math.sin(math.radians(lat))
     w = 1.0 - e2 * s * s
@@ -103,7 +107,7 @@ def _vertex(lon, lat, a, e2, e):
     return math.radians(lon), s, nu * math.sqrt(1.0 - s * s), nu * (1.0 - e2) * s, q
 
 
-def ring_measures(lonlat: np.ndarray, ring_offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def ring_measures(lonlat: Float64s, ring_offsets: Int64s) -> tuple[Float64s, Float64s]:
     """Signed geodesic area (m², counterclockwise positive) and length (m) of each closed lon/lat ring
     lonlat[ring_offsets[k]:ring_offsets[k + 1]]."""
     coords = np.ascontiguousarray(lonlat, dtype=np.float64)
@@ -119,7 +123,7 @@ def ring_measures(lonlat: np.ndarray, ring_offsets: np.ndarray) -> tuple[np.ndar
     return area, length
 
 
-def _split_long_edges(ring: np.ndarray, ring_area: float) -> np.ndarray:
+def _split_long_edges(ring: Float64s, ring_area: float) -> Float64s:
     """The ring with each edge cut into pieces on its geodesic: enough that every piece is within
     CHORD_LIMIT_M and each edge's area bound (which goes as ℓ⁵, so k pieces divide it by k⁴) is within
     its share of AREA_TOLERANCE · ring_area; at most MAX_PIECES per edge."""
@@ -139,7 +143,7 @@ def _split_long_edges(ring: np.ndarray, ring_area: float) -> np.ndarray:
     return np.ascontiguousarray(np.vstack([np.column_stack([lon, lat]), ring[-1:]]))
 
 
-def _axis_distance(lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _axis_distance(lat: Float64s) -> tuple[Float64s, Float64s]:
     """(N, N·cos φ) at latitudes in degrees."""
     s = np.sin(np.radians(lat))
     nu = A / np.sqrt(1.0 - E2 * s * s)
@@ -147,8 +151,8 @@ def _axis_distance(lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def polygon_measures(
-    lonlat: np.ndarray, ring_offsets: np.ndarray, exterior: np.ndarray, ring_owner: np.ndarray, n: int
-) -> tuple[np.ndarray, np.ndarray]:
+    lonlat: Float64s, ring_offsets: Int64s, exterior: Bools, ring_owner: Int64s, n: int
+) -> tuple[Float64s, Float64s]:
     """Area (m²) and perimeter (m) of n geometries given as closed lon/lat rings: per geometry the sum of
     its exteriors' areas minus its holes' (as GEOS and GeographicLib measure polygons), and the length of
     all its rings. `exterior` flags each ring, `ring_owner` gives its geometry."""
@@ -156,4 +160,5 @@ def polygon_measures(
     ring_area = np.abs(ring_area)
     area = np.abs(np.bincount(ring_owner, weights=np.where(exterior, ring_area, -ring_area), minlength=n))
     perimeter = np.bincount(ring_owner, weights=ring_length, minlength=n)
-    return area, perimeter
+    # Weighted sums are float64; numpy's stubs type bincount as counts (intp): asarray says so, copying nothing.
+    return np.asarray(area, dtype=np.float64), np.asarray(perimeter, dtype=np.float64)

@@ -1,0 +1,18 @@
+"""Names for the numpy array types the core passes around, so a signature says which dtype it expects
+(numba's kernels and the whole-array code check nothing at run time: a wrong dtype shows up in mypy)."""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+Bools: TypeAlias = npt.NDArray[np.bool_]
+Bytes: TypeAlias = npt.NDArray[np.uint8]  # raw text as bytes
+Int8s: TypeAlias = npt.NDArray[np.int8]
+Int32s: TypeAlias = npt.NDArray[np.int32]
+Int64s: TypeAlias = npt.NDArray[np.int64]
+UInt64s: TypeAlias = npt.NDArray[np.uint64]
+Float64s: TypeAlias = npt.NDArray[np.float64]
+Objects: TypeAlias = npt.NDArray[np.object_]
