@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
+
+from numba.core.dispatcher import Dispatcher
 
 from geospatial_pipeline.core import scan
 from geospatial_pipeline.core.features import parse_chunk
@@ -27,7 +30,7 @@ EAST = [[x + 0.05, y] for x, y in RING]
 BOW_TIE = [[14.0, 46.0], [14.01, 46.01], [14.01, 46.0], [14.0, 46.01], [14.0, 46.0]]
 
 
-def _feature(field_id: str, geometry: dict, **properties) -> bytes:
+def _feature(field_id: str, geometry: dict[str, object], **properties: str) -> bytes:
     props = {"field_id": field_id, "arrival_time": "2025-01-02T05:00:00Z", "processing_date": "2025-01-02"}
     return json.dumps({"type": "Feature", "geometry": geometry, "properties": {**props, **properties}}).encode()
 
@@ -50,14 +53,14 @@ def main() -> None:
     chunk = RawChunk("warmup.geojsonl", texts, list(range(1, len(texts) + 1)))
     outcome = classify_chunk(parse_chunk(chunk), PARTITION, rules, dt.datetime(2025, 1, 3, tzinfo=dt.UTC))
     scan.collection(b'{"type":"FeatureCollection","features":[' + texts[0] + b"]}")
-    entry = [  # those called from Python; the rest are compiled into these
+    entry: list[Dispatcher[Callable[..., object]]] = [  # those called from Python; the rest are compiled into these
         scan._records,
         scan._collection,
         measures._rings,
         kernels.star_rings,
         kernels.ring_orientation,
     ]
-    missing = sorted(k.__name__ for k in entry if not k.signatures)
+    missing = sorted(k.py_func.__name__ for k in entry if not k.signatures)
     if missing:
         raise SystemExit(f"kernels not compiled by the warm-up: {missing}")
     print(f"{len(entry)} kernels compiled; {outcome.records} records, {len(outcome.rejected)} rejected")
