@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Literal, overload
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from geospatial_pipeline.core.arrays import Int32s, Int64s, UInt64s
 from geospatial_pipeline.core.schema import value_offsets
 
 
-def winners(keys: pa.Table) -> np.ndarray:
+def winners(keys: pa.Table) -> Int64s:
     """Seq numbers of the records that survive deduplication, sorted.
 
     `keys` has processing_date, field_id, arrival_time (as int64 or timestamp) and seq. Per
@@ -24,17 +27,21 @@ def winners(keys: pa.Table) -> np.ndarray:
     chosen = _first_per_group(keys, _string_hashes(keys["field_id"]), exact=False)
     if chosen is None:
         encoded = pc.dictionary_encode(keys["field_id"])  # one dictionary shared by all chunks
-        codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in encoded.chunks])
+        codes: Int32s = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in encoded.chunks])
         chosen = _first_per_group(keys, codes, exact=True)
     return np.sort(chosen)
 
 
-def _first_per_group(keys: pa.Table, id_codes: np.ndarray, exact: bool) -> np.ndarray | None:
+@overload
+def _first_per_group(keys: pa.Table, id_codes: Int32s, exact: Literal[True]) -> Int64s: ...
+@overload
+def _first_per_group(keys: pa.Table, id_codes: UInt64s, exact: Literal[False]) -> Int64s | None: ...
+def _first_per_group(keys: pa.Table, id_codes: Int32s | UInt64s, exact: bool) -> Int64s | None:
     """Seq of the latest record per (date, id code). Codes that are not `exact` (hashes) are checked
     against the ids: None if two different ids share one."""
     date = keys["processing_date"].combine_chunks().cast(pa.int32()).to_numpy(zero_copy_only=False)
     arrival = keys["arrival_time"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
-    seq = keys["seq"].combine_chunks().to_numpy(zero_copy_only=False)
+    seq: Int64s = keys["seq"].combine_chunks().to_numpy(zero_copy_only=False)
     order = np.lexsort((-seq, -arrival, id_codes, date))  # last key sorts first: per group, latest first
     del arrival
     date, id_codes = date[order], id_codes[order]
@@ -53,7 +60,7 @@ def _first_per_group(keys: pa.Table, id_codes: np.ndarray, exact: bool) -> np.nd
 _HASH_BASE = np.uint64(0x100000001B3)
 
 
-def _string_hashes(values: pa.ChunkedArray) -> np.ndarray:
+def _string_hashes(values: pa.ChunkedArray) -> UInt64s:
     """sum(byte[i] * B**i) mod 2**64 of each string's UTF-8 bytes, mixed with its length: a block of
     strings at a time, straight from the Arrow buffers."""
     out = np.zeros(len(values), dtype=np.uint64)

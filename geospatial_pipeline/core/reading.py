@@ -9,9 +9,9 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO
+from typing import Protocol, TypeAlias
 
 from geospatial_pipeline.core import scan
 from geospatial_pipeline.core.reasons import Reason
@@ -45,7 +45,19 @@ class RawChunk:
         return len(self.texts) + len(self.read_rejects)
 
 
-def open_decompressed(key: str, stream: IO[bytes]) -> IO[bytes]:
+class ByteReader(Protocol):
+    """All the splitting into records asks of a stream: read(size) bytes, b"" at the end."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
+class ByteStream(ByteReader, Protocol):
+    """A raw file's stream, as gzip takes it (it seeks only when asked to rewind, which nothing here does)."""
+
+    def seek(self, offset: int, /) -> object: ...
+
+
+def open_decompressed(key: str, stream: ByteStream) -> ByteReader:
     return gzip.GzipFile(fileobj=stream, mode="rb") if key.lower().endswith(".gz") else stream
 
 
@@ -56,7 +68,7 @@ def _base_name(key: str) -> str:
 
 def iter_chunks(
     key: str,
-    stream: IO[bytes],
+    stream: ByteStream,
     *,
     chunk_records: int,
     max_record_bytes: int,
@@ -71,7 +83,7 @@ def iter_chunks(
 
 
 def _line_chunks(
-    key: str, reader: IO[bytes], chunk_records: int, max_record_bytes: int, first_line: int = 1
+    key: str, reader: ByteReader, chunk_records: int, max_record_bytes: int, first_line: int = 1
 ) -> Iterator[RawChunk]:
     chunk = RawChunk(key)
     pending = b""
@@ -99,6 +111,7 @@ def _line_chunks(
             complete[0] = pending + complete[0]
         first = line_no + 1
         line_no += len(complete)
+        pieces: list[_Piece]
         if complete and max(map(len, complete)) > max_record_bytes:
             pieces = _lines_with_rejects(complete, first, max_record_bytes)
         else:  # the usual block: every line is a record or blank, and no Python runs per line but a strip
@@ -141,6 +154,8 @@ def _line_chunks(
 
 
 _LINE_PADDING = b"\r\x1e \t"  # CR of CRLF files, RFC 8142's record separator, spaces
+# A run of record texts, their line numbers, then the rejects that follow them (see _lines_with_rejects).
+_Piece: TypeAlias = tuple[list[bytes], Sequence[int], list[tuple[int, bytes, Reason, str]]]
 
 
 @dataclass
@@ -153,7 +168,7 @@ class LineBlock:
     error: str | None = None
 
 
-def line_blocks(reader: IO[bytes], block_bytes: int, max_record_bytes: int) -> Iterator[LineBlock]:
+def line_blocks(reader: ByteReader, block_bytes: int, max_record_bytes: int) -> Iterator[LineBlock]:
     """The decompressed stream in blocks of about `block_bytes` that end at a newline (the last block may
     not), for block_chunks to split where the block is classified; nothing runs per line here.
 
@@ -216,9 +231,9 @@ def block_chunks(key: str, block: LineBlock, chunk_records: int, max_record_byte
     return _line_chunks(key, _Replay(block), chunk_records, max_record_bytes, first_line=block.first_line)
 
 
-def _lines_with_rejects(parts: list[bytes], first: int, max_record_bytes: int) -> list[tuple[list, list, list]]:
+def _lines_with_rejects(parts: list[bytes], first: int, max_record_bytes: int) -> list[_Piece]:
     """Runs of records between over-long lines, each over-long line a reject after its run (line order)."""
-    pieces: list[tuple[list, list, list]] = []
+    pieces: list[_Piece] = []
     texts: list[bytes] = []
     numbers: list[int] = []
     for j, part in enumerate(parts):
@@ -240,7 +255,7 @@ def _too_large(line_no: int, text: bytes, limit: int) -> tuple[int, bytes, Reaso
 
 
 def _collection_chunks(
-    key: str, reader: IO[bytes], chunk_records: int, max_collection_bytes: int
+    key: str, reader: ByteReader, chunk_records: int, max_collection_bytes: int
 ) -> Iterator[RawChunk]:
     """A .geojson document read whole (up to max_collection_bytes): its features, or one Feature, as records
     in their original text, numbered from 1; a document that is neither is one quarantined record."""
@@ -281,8 +296,6 @@ def _legacy_crs(member: bytes | None) -> str | None:
     if member is None:
         return None
     value = json.loads(member)
-    if isinstance(value, dict):
-        props = value.get("properties")
-        if isinstance(props, dict) and isinstance(props.get("name"), str):
-            return props["name"]
-    return None
+    props = value.get("properties") if isinstance(value, dict) else None
+    name = props.get("name") if isinstance(props, dict) else None
+    return name if isinstance(name, str) else None
