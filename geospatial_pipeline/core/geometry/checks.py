@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
+from geospatial_pipeline.core.arrays import Bools, Float64s, Int64s, Objects
 from geospatial_pipeline.core.geometry import encode
 from geospatial_pipeline.core.geometry.crs import outside_area_of_use, resolve_crs, transform_xy, transformer
 from geospatial_pipeline.core.geometry.kernels import oriented, star_shaped
@@ -25,14 +26,14 @@ class SpatialResult:
 
     lonlat: Shapes  # accepted geometries in lon/lat, oriented
     target: Shapes  # the same in the target CRS, oriented
-    source_crs: np.ndarray  # per record: short name of its CRS, e.g. "EPSG:32633"
-    area_ha: np.ndarray
-    perimeter_m: np.ndarray
-    repaired: np.ndarray
+    source_crs: Objects  # per record: short name of its CRS (str), e.g. "EPSG:32633"
+    area_ha: Float64s
+    perimeter_m: Float64s
+    repaired: Bools
     problems: Problems
     star_hits: int = 0  # geometries the star-shaped shortcut found valid without asking GEOS
 
-    def encoded(self, records: np.ndarray, with_geojson: bool) -> tuple[pa.Array, np.ndarray, list[str] | None]:
+    def encoded(self, records: Int64s, with_geojson: bool) -> tuple[pa.Array, Float64s, list[str] | None]:
         """WKB and bounds of the target-CRS geometry of each record (accepted, ascending) and, if asked,
         the RFC 7946 GeoJSON of its lon/lat geometry."""
         at = np.searchsorted(self.target.index, records)
@@ -44,7 +45,7 @@ class SpatialResult:
 
 
 def check_geometries(
-    shapes: Shapes, has_z: np.ndarray, crs_names: np.ndarray, rules: SpatialRules, records: int
+    shapes: Shapes, has_z: Bools, crs_names: Objects, rules: SpatialRules, records: int
 ) -> SpatialResult:
     """Judge `shapes` (index: record) with per-record CRS names; `records` is the chunk's record count."""
     verdicts = Verdicts(len(shapes), shapes.index)
@@ -55,8 +56,8 @@ def check_geometries(
     verdicts.reject(vertices == 0, Reason.GEOMETRY_EMPTY, "geometry is empty")
     verdicts.reject(has_z, Reason.GEOMETRY_NOT_2D, "geometry has Z coordinates; only 2D is accepted")
     allowed = np.isin(shapes.kind, [TYPE_NAMES.index(t) for t in rules.allowed_types])
-    names = [f"{TYPE_NAMES[k]} is not one of {list(rules.allowed_types)}" for k in shapes.kind[~allowed]]
-    verdicts.reject(~allowed, Reason.GEOMETRY_TYPE_NOT_ALLOWED, names)
+    not_allowed = [f"{TYPE_NAMES[k]} is not one of {list(rules.allowed_types)}" for k in shapes.kind[~allowed]]
+    verdicts.reject(~allowed, Reason.GEOMETRY_TYPE_NOT_ALLOWED, not_allowed)
     shapes, repaired_records, star_hits = _valid(shapes, verdicts, rules)
 
     crs_verdicts = Verdicts(len(shapes), shapes.index)
@@ -101,7 +102,7 @@ def check_geometries(
     return SpatialResult(accepted, target, source_crs, area / 10_000.0, perimeter, repaired, problems, star_hits)
 
 
-def _valid(shapes: Shapes, verdicts: Verdicts, rules: SpatialRules) -> tuple[Shapes, np.ndarray, int]:
+def _valid(shapes: Shapes, verdicts: Verdicts, rules: SpatialRules) -> tuple[Shapes, Int64s, int]:
     """Reject (or, with repair_invalid, repair) what GEOS finds invalid; the shortcut spares GEOS the
     geometries that are provably simple. Returns the geometries still accepted (repaired ones replaced),
     the records repaired, and the shortcut's hits."""
@@ -133,9 +134,9 @@ def _valid(shapes: Shapes, verdicts: Verdicts, rules: SpatialRules) -> tuple[Sha
     return Shapes.concat([kept, *fixed_shapes]), repaired, int(star.sum())
 
 
-def _repair(geoms: np.ndarray) -> np.ndarray:
+def _repair(geoms: Objects) -> Objects:
     """make_valid, keeping only the polygonal part (a bow-tie becomes two triangles)."""
-    fixed = shapely.make_valid(geoms)
+    fixed: Objects = shapely.make_valid(geoms)
     collections = np.flatnonzero(shapely.get_type_id(fixed) == 7)
     for k in collections.tolist():
         parts = shapely.get_parts(fixed[k])
@@ -143,7 +144,7 @@ def _repair(geoms: np.ndarray) -> np.ndarray:
     return fixed
 
 
-def _measures(accepted: Shapes, records: int) -> tuple[np.ndarray, np.ndarray]:
+def _measures(accepted: Shapes, records: int) -> tuple[Float64s, Float64s]:
     """Geodesic area (m²) and perimeter (m) per record; lines and points have neither (0)."""
     area, perimeter = np.full(records, np.nan), np.full(records, np.nan)
     area[accepted.index], perimeter[accepted.index] = 0.0, 0.0

@@ -9,6 +9,8 @@ import numpy as np
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
+from geospatial_pipeline.core.arrays import Bools, Float64s
+
 # UTM and other projected CRSs are routinely used a little past their zone; beyond this it's a label error.
 AREA_OF_USE_MARGIN_DEG = 2.0
 
@@ -46,7 +48,7 @@ def _same_xy(a: CRS, b: CRS) -> bool:
     )
 
 
-def transform_xy(coords: np.ndarray, source: str, target: str) -> np.ndarray:
+def transform_xy(coords: Float64s, source: str, target: str) -> Float64s:
     """Flat (V, 2) coordinates from one CRS to another (the same array when they share x/y)."""
     tr = transformer(source, target)
     if tr is None or len(coords) == 0:
@@ -61,7 +63,7 @@ _GEOGRAPHIC_MESSAGE = (
 )
 
 
-def outside_area_of_use(source: np.ndarray, lonlat: np.ndarray, crs: CRS, label: str) -> tuple[np.ndarray, str]:
+def outside_area_of_use(source: Float64s, lonlat: Float64s, crs: CRS, label: str) -> tuple[Bools, str]:
     """Geometries that cannot belong to `crs` (UTM metres labelled degrees, swapped lat/lon...), from
     their bounds (xmin, ymin, xmax, ymax) in the source CRS and in lon/lat; and the message."""
     if crs.is_geographic:
@@ -69,7 +71,7 @@ def outside_area_of_use(source: np.ndarray, lonlat: np.ndarray, crs: CRS, label:
         bad = (b[:, 0] < -180) | (b[:, 2] > 180) | (b[:, 1] < -90) | (b[:, 3] > 90)
         return bad, _GEOGRAPHIC_MESSAGE.format(label=label)
     aou = crs.area_of_use
-    finite = np.isfinite(lonlat).all(axis=1)
+    finite = np.asarray(np.isfinite(lonlat).all(axis=1))  # an array: numpy's stubs allow a scalar
     if aou is None:
         return ~finite, f"coordinates cannot be transformed from {label}"
     m = AREA_OF_USE_MARGIN_DEG

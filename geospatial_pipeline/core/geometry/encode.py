@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
+from geospatial_pipeline.core.arrays import Float64s, Int32s, Int64s
 from geospatial_pipeline.core.geometry.shapes import (
     LINESTRING,
     MULTILINESTRING,
@@ -25,7 +26,7 @@ def wkb(shapes: Shapes) -> pa.Array:
     if len(shapes) == 0:
         return pa.array([], pa.binary())
     parts: list[pa.Array] = []
-    order: list[np.ndarray] = []
+    order: list[Int64s] = []
     for kind in np.unique(shapes.kind).tolist():
         rows = np.flatnonzero(shapes.kind == kind)
         sub = shapes if len(rows) == len(shapes) else shapes.take(rows)
@@ -42,7 +43,7 @@ def _native(shapes: Shapes, kind: int) -> pa.Array:
     """A geoarrow array (separated x/y) of geometries all of type `kind`."""
     x, y = np.ascontiguousarray(shapes.coords[:, 0]), np.ascontiguousarray(shapes.coords[:, 1])
 
-    def i32(a: np.ndarray) -> np.ndarray:
+    def i32(a: Int64s) -> Int32s:
         return a.astype(np.int32)
 
     if kind == POINT:
@@ -63,7 +64,7 @@ def _native(shapes: Shapes, kind: int) -> pa.Array:
     raise ValueError(f"no geoarrow type for geometry kind {kind}")
 
 
-def bounds(shapes: Shapes) -> np.ndarray:
+def bounds(shapes: Shapes) -> Float64s:
     """(xmin, ymin, xmax, ymax) of each geometry; NaN is skipped as GEOS's envelope does, empty is NaN."""
     out = np.full((len(shapes), 4), np.nan)
     offsets = shapes.vertex_offsets

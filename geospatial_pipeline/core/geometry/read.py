@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from geospatial_pipeline.core import scan
+from geospatial_pipeline.core.arrays import Bools, Int64s
 from geospatial_pipeline.core.geometry.shapes import (
     COLLECTION,
     DEPTH,
@@ -34,7 +35,7 @@ _COORDINATE_PROBLEMS = {
 }
 
 
-def read_geometries(sc: scan.Scanned, verdicts: Verdicts) -> tuple[Shapes, np.ndarray]:
+def read_geometries(sc: scan.Scanned, verdicts: Verdicts) -> tuple[Shapes, Bools]:
     """Shapes of the records `verdicts` accepts (verdicts.rows are the scan's records), rejecting those
     without a readable geometry; and per shape, whether it had positions of three or more numbers."""
     rows = verdicts.rows
@@ -72,7 +73,9 @@ def read_geometries(sc: scan.Scanned, verdicts: Verdicts) -> tuple[Shapes, np.nd
     return shapes, has_z[shapes.index]
 
 
-def _build(sc: scan.Scanned, records: np.ndarray, gtype: np.ndarray, d: int, at: np.ndarray, verdicts: Verdicts):
+def _build(
+    sc: scan.Scanned, records: Int64s, gtype: Int64s, d: int, at: Int64s, verdicts: Verdicts
+) -> tuple[Shapes, Bools]:
     """Shapes (index: positions `at` in verdicts) of records whose coordinates nest `d` deep."""
     lo, hi = sc.level_lo[records], sc.level_hi[records]
     positions = hi[:, d - 1] - lo[:, d - 1]
@@ -83,8 +86,8 @@ def _build(sc: scan.Scanned, records: np.ndarray, gtype: np.ndarray, d: int, at:
     mask[at[short]] = True
     verdicts.reject(mask, Reason.GEOMETRY_UNPARSEABLE, "a position needs at least two numbers")
     if short.any():
-        keep = ~short
-        return _build(sc, records[keep], gtype[keep], d, at[keep], verdicts)
+        usable = ~short
+        return _build(sc, records[usable], gtype[usable], d, at[usable], verdicts)
     has_z = any_per(arity > 2, position_offsets)
     owner = np.repeat(np.arange(len(records)), positions)
     within = offsets_of(arity)[:-1] - np.repeat(offsets_of(arity)[position_offsets[:-1]], positions)
@@ -119,7 +122,7 @@ def _build(sc: scan.Scanned, records: np.ndarray, gtype: np.ndarray, d: int, at:
     return shapes, has_z
 
 
-def _bad_paths(shapes: Shapes) -> list[tuple[np.ndarray, str]]:
+def _bad_paths(shapes: Shapes) -> list[tuple[Int64s, str]]:
     """Geometries (positions) with rings or lines GEOS would not read, by message."""
     sizes = np.diff(shapes.path_offsets)
     geometry = shapes.path_geometry

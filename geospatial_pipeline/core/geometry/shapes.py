@@ -15,6 +15,7 @@ import numpy as np
 import shapely
 
 from geospatial_pipeline.core import scan
+from geospatial_pipeline.core.arrays import Bools, Float64s, Int8s, Int64s, Objects
 
 POINT, LINESTRING, POLYGON, MULTIPOINT, MULTILINESTRING, MULTIPOLYGON, COLLECTION = range(7)
 TYPE_NAMES = scan.TYPE_NAMES
@@ -31,13 +32,13 @@ _SHAPELY_TYPES = {
 }
 
 
-def offsets_of(counts: np.ndarray) -> np.ndarray:
+def offsets_of(counts: Int64s) -> Int64s:
     out = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=out[1:])
     return out
 
 
-def ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+def ranges(starts: Int64s, ends: Int64s) -> Int64s:
     """The concatenation of arange(s, e) for each pair, without a Python loop."""
     counts = np.asarray(ends, dtype=np.int64) - starts
     total = int(counts.sum())
@@ -46,7 +47,7 @@ def ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int64) + np.repeat(starts - offsets_of(counts)[:-1], counts)
 
 
-def any_per(flags: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+def any_per(flags: Bools, offsets: Int64s) -> Bools:
     """Per group of `flags` (given by offsets): is any set?"""
     counts = np.diff(offsets)
     out = np.zeros(len(counts), dtype=bool)
@@ -60,36 +61,36 @@ def any_per(flags: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 class Shapes:
     """Geometries of any type; `index` is each one's record in the chunk."""
 
-    index: np.ndarray
-    kind: np.ndarray  # type code per geometry (POINT ... MULTIPOLYGON)
-    coords: np.ndarray  # (V, 2) float64
-    path_offsets: np.ndarray  # paths -> vertices
-    part_offsets: np.ndarray  # parts -> paths
-    geom_offsets: np.ndarray  # geometries -> parts
+    index: Int64s
+    kind: Int8s  # type code per geometry (POINT ... MULTIPOLYGON)
+    coords: Float64s  # (V, 2)
+    path_offsets: Int64s  # paths -> vertices
+    part_offsets: Int64s  # parts -> paths
+    geom_offsets: Int64s  # geometries -> parts
 
     def __len__(self) -> int:
         return len(self.index)
 
     @property
-    def vertex_offsets(self) -> np.ndarray:
+    def vertex_offsets(self) -> Int64s:
         """geometries -> vertices."""
         return self.path_offsets[self.part_offsets[self.geom_offsets]]
 
     @property
-    def path_geometry(self) -> np.ndarray:
+    def path_geometry(self) -> Int64s:
         """The geometry of each path."""
         part_geometry = np.repeat(np.arange(len(self)), np.diff(self.geom_offsets))
         return np.repeat(part_geometry, np.diff(self.part_offsets))
 
     @property
-    def rings(self) -> tuple[np.ndarray, np.ndarray]:
+    def rings(self) -> tuple[Bools, Bools]:
         """Paths that are polygon rings (a flag per path), and which of them are exteriors."""
         ring = np.isin(self.kind, POLYGONAL)[self.path_geometry]
         exterior = np.zeros(len(ring), dtype=bool)
         exterior[self.part_offsets[:-1][np.diff(self.part_offsets) > 0]] = True
         return ring, exterior & ring
 
-    def take(self, rows: np.ndarray) -> Shapes:
+    def take(self, rows: Int64s) -> Shapes:
         """The geometries at positions `rows`, offsets renumbered."""
         if len(rows) == len(self) and (len(rows) < 2 or bool((rows[1:] > rows[:-1]).all())):
             return self  # every one of them, in order
@@ -105,10 +106,10 @@ class Shapes:
             offsets_of(np.diff(self.geom_offsets)[rows]),
         )
 
-    def with_coords(self, coords: np.ndarray) -> Shapes:
+    def with_coords(self, coords: Float64s) -> Shapes:
         return Shapes(self.index, self.kind, coords, self.path_offsets, self.part_offsets, self.geom_offsets)
 
-    def to_shapely(self) -> np.ndarray:
+    def to_shapely(self) -> Objects:
         """Shapely geometries of the same types over the same coordinates."""
         out = np.empty(len(self), dtype=object)
         for kind in np.unique(self.kind).tolist():
@@ -117,7 +118,7 @@ class Shapes:
             out[rows] = shapely.from_ragged_array(_SHAPELY_TYPES[kind], sub.coords, sub._ragged_offsets(kind))
         return out
 
-    def _ragged_offsets(self, kind: int) -> tuple[np.ndarray, ...] | None:
+    def _ragged_offsets(self, kind: int) -> tuple[Int64s, ...] | None:
         """shapely.from_ragged_array's offsets for geometries all of type `kind`."""
         if kind == POINT:
             return None
@@ -137,7 +138,7 @@ class Shapes:
             joined = blocks[0]
         else:
 
-            def chained(name: str, sizes: list[int]) -> np.ndarray:
+            def chained(name: str, sizes: list[int]) -> Int64s:
                 arrays = [getattr(b, name) for b in blocks]
                 base = np.cumsum([0, *sizes]).tolist()
                 return np.concatenate([arrays[0]] + [a[1:] + base[k] for k, a in enumerate(arrays[1:], start=1)])
@@ -160,7 +161,7 @@ def empty() -> Shapes:
     return Shapes(np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros((0, 2)), zero, zero, zero)
 
 
-def from_shapely(geometries: np.ndarray, index: np.ndarray) -> Shapes:
+def from_shapely(geometries: Objects, index: Int64s) -> Shapes:
     """Shapes of shapely geometries (a repair's output), 2D, record indices `index`."""
     blocks = []
     kinds = shapely.get_type_id(geometries)
@@ -172,7 +173,7 @@ def from_shapely(geometries: np.ndarray, index: np.ndarray) -> Shapes:
     return Shapes.concat(blocks)
 
 
-def _layout(kind: int, index: np.ndarray, coords: np.ndarray, offsets: list[np.ndarray]) -> Shapes:
+def _layout(kind: int, index: Int64s, coords: Float64s, offsets: list[Int64s]) -> Shapes:
     """Shapes of one type from shapely's ragged offsets (innermost first)."""
     n = len(index)
     ones = np.arange(n + 1, dtype=np.int64)
