@@ -16,3 +16,5 @@ Int64s: TypeAlias = npt.NDArray[np.int64]
 UInt64s: TypeAlias = npt.NDArray[np.uint64]
 Float64s: TypeAlias = npt.NDArray[np.float64]
 Objects: TypeAlias = npt.NDArray[np.object_]
+Datetimes: TypeAlias = npt.NDArray[np.datetime64]  # datetime64[D] dates or [us] instants, as named
+Strs: TypeAlias = npt.NDArray[np.str_]

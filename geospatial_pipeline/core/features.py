@@ -13,6 +13,7 @@ import orjson
 import pyarrow as pa
 
 from geospatial_pipeline.core import scan
+from geospatial_pipeline.core.arrays import Bools, Int64s, Objects
 from geospatial_pipeline.core.geometry.read import read_geometries
 from geospatial_pipeline.core.geometry.shapes import Shapes
 from geospatial_pipeline.core.reading import RawChunk
@@ -26,13 +27,13 @@ class ParsedChunk:
 
     source_key: str
     texts: list[bytes]
-    lines: np.ndarray
+    lines: Int64s
     problems: Problems  # reasons found so far, by record
-    structural: np.ndarray  # not a Feature at all: nothing further can be judged
+    structural: Bools  # not a Feature at all: nothing further can be judged
     properties: PropertyColumns
-    crs: np.ndarray  # the CRS each record names (its `crs` property, else the collection's), or None
+    crs: Objects  # the CRS each record names (its `crs` property, else the collection's), or None
     shapes: Shapes  # the geometries read (index: record)
-    has_z: np.ndarray  # per shape: positions of three numbers or more
+    has_z: Bools  # per shape: positions of three numbers or more
 
 
 def parse_chunk(chunk: RawChunk) -> ParsedChunk:
@@ -89,7 +90,7 @@ def parse_chunk(chunk: RawChunk) -> ParsedChunk:
     )
 
 
-def _spread(props: PropertyColumns, rows: np.ndarray, n: int) -> PropertyColumns:
+def _spread(props: PropertyColumns, rows: Int64s, n: int) -> PropertyColumns:
     """Columns of `rows` placed at those positions among n records; other positions not valid."""
     at = np.full(n, -1, dtype=np.int64)
     at[rows] = np.arange(len(rows))
@@ -97,7 +98,7 @@ def _spread(props: PropertyColumns, rows: np.ndarray, n: int) -> PropertyColumns
     missing = at < 0
     index = pa.array(at, mask=missing)
 
-    def spread(values: np.ndarray, blank: object) -> np.ndarray:
+    def spread(values: np.ndarray, blank: object) -> np.ndarray:  # any dtype; numpy cannot tie blank to it
         out = values[taken] if len(values) else np.full(n, blank, dtype=values.dtype)
         out = out.copy()
         out[missing] = blank

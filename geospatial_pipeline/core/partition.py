@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +16,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from geospatial_pipeline.core.arrays import Bools, Datetimes, Int8s, Int64s
 from geospatial_pipeline.core.features import ParsedChunk
 from geospatial_pipeline.core.geometry.checks import SpatialResult, check_geometries
 from geospatial_pipeline.core.lateness import Timing, classify_timing, iso_utc_texts
@@ -28,12 +30,13 @@ class ChunkOutcome:
     on_time: pa.Table
     late: pa.Table
     rejected: list[bytes]  # GeoJSONSeq lines, one per rejected record
-    reason_counts: Counter = field(default_factory=Counter)
+    reason_counts: Counter[str] = field(default_factory=Counter)  # Reason values
     star_hits: int = 0  # geometries found valid by the star-shaped shortcut, without GEOS
 
     @property
     def records(self) -> int:
-        return self.on_time.num_rows + self.late.num_rows + len(self.rejected)
+        rows: int = self.on_time.num_rows + self.late.num_rows
+        return rows + len(self.rejected)
 
 
 def classify_chunk(
@@ -63,7 +66,7 @@ def classify_chunk(
     late = _rows(np.flatnonzero(accepted & (timing == Timing.LATE)), True, parsed, spatial, seq, partition, rules)
 
     rejected_lines = []
-    counts: Counter = Counter()
+    counts: Counter[str] = Counter()
     for i in sorted(problems, key=lambda i: (parsed.lines[i], i)):  # source order, however the file was chunked
         reasons = problems[i]
         counts.update({r.value for r, _ in reasons})
@@ -72,17 +75,17 @@ def classify_chunk(
 
 
 def _time_rules(
-    good: np.ndarray,
-    intended: np.ndarray,
-    arrival: np.ndarray,
+    good: Bools,
+    intended: Datetimes,
+    arrival: Datetimes,
     partition: dt.date,
     rules: Rules,
     now: dt.datetime,
     problems: Problems,
-) -> np.ndarray:
+) -> Int8s:
     """The time rules on records with valid properties (reasons into `problems`); each record's timing."""
 
-    def flag(mask: np.ndarray, reason: Reason, message) -> None:
+    def flag(mask: Bools, reason: Reason, message: Callable[[int], str]) -> None:
         for i in np.flatnonzero(mask).tolist():
             problems.setdefault(i, []).append((reason, message(i)))
 
@@ -114,11 +117,11 @@ def _time_rules(
 
 
 def _rows(
-    sel: np.ndarray,
+    sel: Int64s,
     late: bool,
     parsed: ParsedChunk,
     spatial: SpatialResult,
-    seq: np.ndarray,
+    seq: Int64s,
     partition: dt.date,
     rules: Rules,
 ) -> pa.Table:
@@ -154,7 +157,7 @@ def _rows(
     return table
 
 
-def late_reasons(intended: np.ndarray, arrival: np.ndarray, partition: dt.date, window: dt.timedelta) -> pa.Array:
+def late_reasons(intended: Datetimes, arrival: Datetimes, partition: dt.date, window: dt.timedelta) -> pa.Array:
     """Why each row is late, in words a person reads in the late object (`intended` datetime64[D],
     `arrival` [us], UTC), built a column at a time."""
     if len(intended) == 0:
@@ -163,7 +166,8 @@ def late_reasons(intended: np.ndarray, arrival: np.ndarray, partition: dt.date, 
     delivered = pc.binary_join_element_wise(
         f"delivered in partition {partition.isoformat()}, after its intended partition ", days, ""
     )
-    closes = intended.astype("datetime64[us]") + np.timedelta64(window, "us")
+    starts: Datetimes = intended.astype("datetime64[us]")
+    closes = starts + np.timedelta64(window, "us")
     arrived = pc.binary_join_element_wise(
         "arrived ",
         pa.array(iso_utc_texts(arrival), pa.string()),

@@ -7,6 +7,8 @@ from enum import StrEnum
 
 import numpy as np
 
+from geospatial_pipeline.core.arrays import Bools, Int64s
+
 
 class Reason(StrEnum):
     """Values are part of the data contract (the quarantine's `reason_codes`)."""
@@ -45,12 +47,12 @@ class Verdicts:
     """Which rows are still accepted, and every rejected row's reasons (a row keeps its first one:
     once rejected it is not judged again). Rows are positions 0..n-1; `rows` maps them to records."""
 
-    def __init__(self, n: int, rows: np.ndarray | None = None):
+    def __init__(self, n: int, rows: Int64s | None = None):
         self.ok = np.ones(n, dtype=bool)
         self.rows = np.arange(n) if rows is None else rows
         self.problems: Problems = {}
 
-    def reject(self, mask: np.ndarray, reason: Reason, messages: str | Sequence[str]) -> None:
+    def reject(self, mask: Bools, reason: Reason, messages: str | Sequence[str]) -> None:
         """Reject the rows in `mask` that are still accepted (a message for all, or one per row of `mask`)."""
         for j, i in enumerate(np.flatnonzero(mask).tolist()):
             if self.ok[i]:

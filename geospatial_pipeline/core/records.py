@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, TypeAdapter, ValidationError
 from pydantic_core import core_schema as cs
 
+from geospatial_pipeline.core.arrays import Bools, Datetimes, Objects
 from geospatial_pipeline.core.reasons import Problems, Reason
 
 FIELD_ID_MAX_CHARS = 128
@@ -113,16 +114,16 @@ _LAST_US = 253402300799_999_999
 class PropertyColumns:
     """Validated properties as columns (position k: the k-th text); rows not `valid` have `problems`."""
 
-    valid: np.ndarray
+    valid: Bools
     field_id: pa.Array  # string, null where not valid
-    intended: np.ndarray  # datetime64[D]
-    arrival: np.ndarray  # datetime64[us], UTC
+    intended: Datetimes  # datetime64[D]
+    arrival: Datetimes  # datetime64[us], UTC
     data: pa.Array  # JSON text of `data`, keys sorted; null where not valid
-    crs: np.ndarray  # the `crs` property of valid rows, else None
+    crs: Objects  # the `crs` property of valid rows (str), else None
     problems: Problems
 
 
-def property_columns(texts: list[bytes], nonfinite: np.ndarray) -> PropertyColumns:
+def property_columns(texts: list[bytes], nonfinite: Bools) -> PropertyColumns:
     """Validate each `properties` JSON text; `nonfinite` marks texts holding NaN or Infinity."""
     n = len(texts)
     models: list[FieldProperties | None] = [None] * n

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from geospatial_pipeline.core.arrays import Int32s, Int64s
+
 BBOX_TYPE = pa.struct([(k, pa.float64()) for k in ("xmin", "ymin", "xmax", "ymax")])
 
 # The published columns, in order; the GeoParquet file and the late batches share them.
@@ -37,10 +39,11 @@ LATE_SCHEMA = FIELD_SCHEMA.append(pa.field("geometry_geojson", pa.string(), null
 _MAX_ARRAY_BYTES = 2**31 - 1  # what the 32-bit offsets of a string array address
 
 
-def value_offsets(values: pa.Array) -> np.ndarray:
+def value_offsets(values: pa.Array) -> Int32s | Int64s:
     """Where each value of a string/binary array starts in its data buffer, and where the last one ends."""
     wide = pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type)
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64 if wide else np.int32)
+    data = values.buffers()[1]
+    offsets: Int32s | Int64s = np.frombuffer(data, dtype=np.int64) if wide else np.frombuffer(data, dtype=np.int32)
     return offsets[values.offset : values.offset + len(values) + 1]
 
 
