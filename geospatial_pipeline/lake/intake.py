@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import datetime as dt
+import hashlib
 import logging
 import multiprocessing
 import os
@@ -25,15 +26,18 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from geospatial_pipeline.core.arrays import Bools, Int64s
 from geospatial_pipeline.core.features import ParsedChunk, parse_chunk
 from geospatial_pipeline.core.partition import classify_chunk, reject_line
 from geospatial_pipeline.core.reading import (
     LINE_SUFFIXES,
+    ByteStream,
     LineBlock,
     RawChunk,
     block_chunks,
@@ -55,13 +59,14 @@ ROW_SCHEMA = FIELD_SCHEMA.append(pa.field("seq", pa.int64()))
 LATE_ROW_SCHEMA = ROW_SCHEMA.append(LATE_SCHEMA.field("geometry_geojson"))
 
 
-def in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+def in_sorted(values: Int64s, sorted_set: Int64s) -> Bools:
     """np.isin for a set that is already sorted: a binary search per value. np.isin sorts the whole set on
     every call, and the spools call this once per row group with the partition's millions of winners."""
     if len(sorted_set) == 0:
         return np.zeros(len(values), dtype=bool)
-    at = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
-    return sorted_set[at] == values
+    at: Int64s = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    found: Bools = sorted_set[at] == values  # numpy's stubs type == as Any
+    return found
 
 
 def _spool_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
@@ -117,7 +122,7 @@ class Spool:
             self._writer.close()
             self._writer = None
 
-    def batches(self, seqs: np.ndarray | None = None, columns: list[str] | None = None) -> Iterator[pa.Table]:
+    def batches(self, seqs: Int64s | None = None, columns: list[str] | None = None) -> Iterator[pa.Table]:
         """Row groups back in order, optionally only the rows whose seq is in `seqs` (sorted), and only
         `columns` (with seq) when given."""
         wanted = None if columns is None else list(dict.fromkeys([*columns, "seq"]))
@@ -152,8 +157,8 @@ class Intake:
     late: Spool
     rejected_path: Path  # quarantine lines (GeoJSONSeq), in input order
     records: int = 0
-    reasons: Counter = field(default_factory=Counter)
-    inputs: list[dict] = field(default_factory=list)  # the manifest's entry per raw file
+    reasons: Counter[str] = field(default_factory=Counter)  # Reason values
+    inputs: list[dict[str, str | int]] = field(default_factory=list)  # the manifest's entry per raw file
 
 
 @dataclass
@@ -161,7 +166,7 @@ class _Classified:
     """The outcome of a piece or block: rows (in memory, or already in spool parts), quarantine lines."""
 
     rejected: list[bytes]
-    reason_counts: Counter
+    reason_counts: Counter[str]
     on_time: pa.Table | None = None
     late: pa.Table | None = None
     on_time_part: tuple[Path, int] | None = None  # (spool part, rows) written by a worker
@@ -170,9 +175,13 @@ class _Classified:
 
     @property
     def records(self) -> int:
-        if self.on_time is not None:
-            return self.on_time.num_rows + self.late.num_rows + len(self.rejected)
-        return self.on_time_part[1] + self.late_part[1] + len(self.rejected)
+        if self.on_time is not None and self.late is not None:
+            rows: int = self.on_time.num_rows + self.late.num_rows
+        elif self.on_time_part is not None and self.late_part is not None:
+            rows = self.on_time_part[1] + self.late_part[1]
+        else:
+            raise ValueError("a classified piece carries its rows either as tables or as spool parts")
+        return rows + len(self.rejected)
 
 
 def classify_inputs(
@@ -192,7 +201,7 @@ def classify_inputs(
                 if outcome.on_time is not None:
                     intake.on_time.append(outcome.on_time)
                     intake.late.append(outcome.late)
-                else:
+                elif outcome.on_time_part is not None and outcome.late_part is not None:
                     intake.on_time.adopt(*outcome.on_time_part)
                     intake.late.adopt(*outcome.late_part)
                 rejected_out.writelines(line + b"\n" for line in outcome.rejected)
@@ -211,21 +220,24 @@ def _classify_file(
     now: dt.datetime,
     seq: int,
     intake: Intake,
-    described: dict | None = None,
+    described: dict[str, str | int] | None = None,
 ) -> Iterator[_Classified]:
     """Outcomes of one raw file, piece by piece (or block by block), records numbered from `seq` on.
     `described` (the manifest's entry for the file) gets the file's etag, hashed while it is read, when
     the listing left it empty."""
-    missing_etag = described is not None and not described["etag"]
+    unhashed = described if described is not None and not described["etag"] else None
     if not is_raw_batch_file(info.key) or not _readable_key(info.key):
         why = "not a .geojson, .geojsonl or .ndjson file (optionally .gz)"
         line = reject_line(info.key, 0, b"", [(Reason.UNSUPPORTED_FILE, why)])
         yield _Classified([line], Counter({Reason.UNSUPPORTED_FILE.value: 1}), *_no_rows(), end_seq=seq + 1)
-        if missing_etag:
-            described["etag"] = _etag(store, info.key)
+        if unhashed is not None:
+            unhashed["etag"] = _etag(store, info.key)
         return
+    hashing: _Hashing | None = None
     with store.open(info.key) as raw:
-        stream = _Hashing(raw, store.etag_hash()) if missing_etag else raw
+        stream: ByteStream = raw
+        if unhashed is not None:
+            stream = hashing = _Hashing(raw, store.etag_hash())
         workers = _process_count(info.size, limits)
         if workers > 1 and _is_line_file(info.key):
             blocks = line_blocks(open_decompressed(info.key, stream), BLOCK_BYTES, limits.max_record_bytes)
@@ -243,8 +255,8 @@ def _classify_file(
                 outcome = classify_chunk(parsed, partition, rules, now, first_seq=seq)
                 seq += outcome.records
                 yield _Classified(outcome.rejected, outcome.reason_counts, outcome.on_time, outcome.late, end_seq=seq)
-    if missing_etag:  # read to the end: the hash is the file's; otherwise hash it properly
-        described["etag"] = stream.digest.hexdigest() if stream.complete else _etag(store, info.key)
+    if unhashed is not None and hashing is not None:  # read to the end: the hash is the file's; else hash it
+        unhashed["etag"] = hashing.digest.hexdigest() if hashing.complete else _etag(store, info.key)
 
 
 def _no_rows() -> tuple[pa.Table, pa.Table]:
@@ -269,7 +281,7 @@ def _readable_key(key: str) -> bool:
 class _Hashing:
     """A reader that hashes what passes through it (hashlib lets go of the GIL on large blocks)."""
 
-    def __init__(self, raw, digest):
+    def __init__(self, raw: IO[bytes], digest: hashlib._Hash):
         self.raw = raw
         self.digest = digest
         self.complete = False
@@ -285,7 +297,10 @@ class _Hashing:
     def readable(self) -> bool:
         return True
 
-    def __getattr__(self, name):
+    def seek(self, offset: int, whence: int = os.SEEK_SET, /) -> int:
+        return self.raw.seek(offset, whence)
+
+    def __getattr__(self, name: str) -> object:
         return getattr(self.raw, name)
 
 
@@ -349,7 +364,10 @@ def classify_block(job: _BlockJob) -> _Classified:
     """One block of lines split, decoded, classified and spooled (in a worker process, or here if the
     pool broke). Records are numbered from the block's first_seq on."""
     seq = job.first_seq
-    on_time, late, rejected, counts = [], [], [], Counter()
+    on_time: list[pa.Table] = []
+    late: list[pa.Table] = []
+    rejected: list[bytes] = []
+    counts: Counter[str] = Counter()
     for chunk in block_chunks(job.key, job.block, PIECE_RECORDS, job.max_record_bytes):
         outcome = classify_chunk(parse_chunk(chunk), job.partition, job.rules, job.now, first_seq=seq)
         seq += outcome.records
@@ -432,7 +450,11 @@ def _block_result(future: Future[_Classified] | None, job: _BlockJob) -> _Classi
     return classify_block(job)
 
 
-_DONE = object()
+class _Done:
+    """What the parse-ahead thread puts last: every piece was parsed."""
+
+
+_DONE = _Done()
 # Records parsed and classified together: large enough for whole-array calls to pay off, small enough that
 # the arrays stay in cache and memory does not grow with `chunk_records`.
 PIECE_RECORDS = 8192
@@ -469,7 +491,7 @@ def _parsed_ahead(pieces: Iterator[RawChunk], depth: int = 1) -> Iterator[Parsed
     Decoding is Python work that holds the GIL; classifying spends much of its time in GEOS, PROJ, numpy
     and Arrow, which release it: two threads keep both cores busy. At most `depth` parsed chunks wait.
     """
-    ready: queue.Queue = queue.Queue(maxsize=depth)
+    ready: queue.Queue[ParsedChunk | BaseException | _Done] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
     def produce() -> None:
@@ -493,7 +515,7 @@ def _parsed_ahead(pieces: Iterator[RawChunk], depth: int = 1) -> Iterator[Parsed
     try:
         while True:
             item = ready.get()
-            if item is _DONE:
+            if isinstance(item, _Done):
                 return
             if isinstance(item, BaseException):
                 raise item
