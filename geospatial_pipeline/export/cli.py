@@ -25,7 +25,8 @@ open without knowing the lake's layout.
 
 layers:
   fields            the published rows of each date (on-time fields plus late fields merged in),
-                    every column; bbox as bbox_xmin..bbox_ymax outside GeoParquet
+                    every column; outside GeoParquet bbox is bbox_xmin..bbox_ymax and
+                    arrival_time is kept to the millisecond (GDAL's precision)
   late_fields       the late batches stored for those dates, one row per late field and detecting run
   rejected_records  the quarantine: partition_date, source_key, source_line, field_id, reason_codes,
                     reasons (JSON), raw record, and its geometry where that parsed (else empty)

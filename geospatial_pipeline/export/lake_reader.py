@@ -65,6 +65,14 @@ class LakeReader:
             raise ExportError(f"cannot read {self.store.uri(key)}: not a partition manifest (no counts)")
         return manifest
 
+    def require(self, key: str) -> None:
+        """ExportError unless the object exists (locally by opening it: a local head() hashes the file)."""
+        with self.reading(key):
+            if isinstance(self.store, LocalStore):
+                self.store.open(key).close()
+            elif self.store.head(key) is None:
+                raise ObjectStoreError(f"no such object: {self.store.uri(key)}")
+
     def late_batch_keys(self, day: dt.date) -> list[str]:
         """The late batches stored for intended date `day`, one per detecting run, in key order."""
         prefix = keys.late_batches_prefix(day)

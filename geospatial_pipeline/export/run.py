@@ -1,9 +1,10 @@
 """One export: find the partitions, read what they hold from their footers and manifests, then stream each
 layer into the output a partition (and a Parquet row group) at a time.
 
-Everything that can fail on the lake side (a missing partition, an unreadable object, partitions in
-different CRSs) fails in the planning step, before the output file is created. The output is written
-under a temporary name beside its target and renamed into place only when complete.
+What can be checked without reading the data (a missing partition or object, a manifest or Parquet footer
+that cannot be read, partitions in different CRSs) fails in the planning step, before the output file is
+created. The output is written under a temporary name beside its target and renamed into place only when
+complete; a failure while writing removes it.
 """
 
 from __future__ import annotations
@@ -136,7 +137,9 @@ def _plan(reader: LakeReader, partitions: list[dt.date], layers: tuple[str, ...]
     crs_seen: dict[str, CRS] = {}
     for day in partitions:
         manifest = reader.manifest(day)
-        plan.totals["rejected_records"] += int(manifest["counts"].get("rejected", 0))
+        if "rejected_records" in layers:
+            reader.require(keys.rejected_key(day))
+            plan.totals["rejected_records"] += int(manifest["counts"].get("rejected", 0))
         sources = [("fields", keys.fields_key(day))]
         if "late_fields" in layers:
             plan.late_keys[day] = reader.late_batch_keys(day)

@@ -120,8 +120,10 @@ class GeoParquetSink:
         extent = np.array([np.inf, np.inf, -np.inf, -np.inf])
         pending: list[pa.Table] = []
         rows = pending_rows = 0
-        try:
-            writer = pq.ParquetWriter(self.path, schema, compression=OUTPUT_COMPRESSION, write_statistics=True)
+        try:  # no stored Arrow schema: written at open, it would hide the `geo` metadata added at close
+            writer = pq.ParquetWriter(
+                self.path, schema, compression=OUTPUT_COMPRESSION, write_statistics=True, store_schema=False
+            )
         except (OSError, pa.ArrowException) as exc:
             raise ExportError(f"cannot write {self.path}: {exc}") from exc
         with writer:

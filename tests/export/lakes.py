@@ -137,6 +137,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=10_000)
     parser.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2025, 3, 1))
     parser.add_argument("--cache", type=Path, default=REPO / "benchmarks" / "out")
+    parser.add_argument("--repair", action="store_true", help="repair invalid geometries (default: quarantine them)")
     args = parser.parse_args()
     from geospatial_pipeline.lake.store import LocalStore
 
@@ -144,7 +145,9 @@ def main() -> None:
         shutil.rmtree(args.lake)
     days = [args.start + dt.timedelta(days=n) for n in range(args.days)]
     started = time.perf_counter()
-    counts = generated_lake(LocalStore(args.lake), settings_for(args.lake), days, args.records, args.cache)
+    counts = generated_lake(
+        LocalStore(args.lake), settings_for(args.lake, repair_invalid=args.repair), days, args.records, args.cache
+    )
     rows = sum(c["published_rows"] for c in counts.values())
     print(f"{args.lake}: {len(days)} days, {rows} published rows, built in {time.perf_counter() - started:.1f} s")
 
