@@ -118,9 +118,10 @@ def generated_batch(day: dt.date, records: int, seed: int, cache: Path) -> bytes
 def generated_lake(
     store: ObjectStore, settings: PipelineSettings, days: list[dt.date], records: int, cache: Path
 ) -> dict[str, dict]:
-    """A generated batch of `records` per day (seed = day number), published day after day."""
-    for number, day in enumerate(days):
-        land(store, day, "generated.geojsonl", generated_batch(day, records, 1000 + number, cache))
+    """A generated batch of `records` per day (seeded by the date: a day's batch is the same in any lake),
+    published day after day."""
+    for day in days:
+        land(store, day, "generated.geojsonl", generated_batch(day, records, day.toordinal(), cache))
     return publish(store, settings, days)
 
 
