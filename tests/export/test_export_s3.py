@@ -3,6 +3,11 @@ own store (its retry settings, the default credential chain) and writes what the
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pyogrio
 import pytest
 import yaml
@@ -11,6 +16,7 @@ from geospatial_pipeline.export.cli import main, open_lake
 from geospatial_pipeline.lake import keys
 from geospatial_pipeline.lake.store import S3Store
 from tests.conftest import FIXTURE_DATES
+from tests.export import readme_snippets as snippets
 from tests.export.lakes import fixture_lake, settings_for
 from tests.integration.lake_backends import BUCKET, PREFIX, backend
 
@@ -40,6 +46,30 @@ def test_s3_export_equals_the_local_export_of_the_same_days(s3_lake, published_l
     for layer in ("fields", "late_fields", "rejected_records"):
         remote, here = pyogrio.read_dataframe(from_s3, layer=layer), pyogrio.read_dataframe(local, layer=layer)
         assert len(remote) > 0 and remote.equals(here), layer
+
+
+def test_an_export_kept_in_the_bucket_opens_through_vsis3(s3_lake, tmp_path):
+    """The README's /vsis3/ path and GDAL settings for an S3 that is not AWS, read by GDAL (pyogrio) in a
+    process of its own: GDAL holds the GIL while it waits, and moto's server here is a thread."""
+    store, config = s3_lake
+    out = tmp_path / "fields.gpkg"
+    assert main(["--config", str(config), "--lake", f"s3://{BUCKET}/{PREFIX}", *RANGE, "-o", str(out)]) == 0
+    store.put_file("exports/fields.gpkg", out)
+    endpoint = yaml.safe_load(config.read_text())["s3_endpoint_url"].removeprefix("http://")
+    settings = dict(s.split("=", 1) for s in snippets.VSIS3_OPTIONS.replace("127.0.0.1:9000", endpoint).split())
+    path = snippets.VSIS3_PATH.replace("my-bucket/my-prefix", f"{BUCKET}/{PREFIX}")
+    read = (
+        "import json, sys, pyogrio\n"
+        "frame = pyogrio.read_dataframe(sys.argv[1], layer='fields')\n"
+        "print(json.dumps([frame.field_id.tolist(), frame.geometry.to_wkt().tolist()]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", read, path], env={**os.environ, **settings}, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    local = pyogrio.read_dataframe(out, layer="fields")
+    assert json.loads(proc.stdout) == [local.field_id.tolist(), local.geometry.to_wkt().tolist()]
+    assert len(local) > 0
 
 
 def test_the_store_is_the_pipelines_with_its_retry_settings(s3_lake):

@@ -20,6 +20,7 @@ import shapely
 
 from geospatial_pipeline.lake import keys
 from geospatial_pipeline.lake.store import LocalStore
+from tests.export import readme_snippets as snippets
 from tests.export.lakes import (
     REAL_PARCELS,
     fixture_lake,
@@ -165,10 +166,7 @@ def test_the_same_query_against_the_lake_in_s3(tmp_path, monkeypatch, lake):
         fixture_lake(store, settings)
         generated_lake(store, settings, GENERATED_DAYS[1:], 2_000, tmp_path / "generated")
         endpoint = overrides["s3_endpoint_url"].removeprefix("http://")
-        con.execute(
-            f"""CREATE SECRET moto (TYPE s3, KEY_ID 'testing', SECRET 'testing', REGION 'us-east-1',
-                ENDPOINT '{endpoint}', URL_STYLE 'path', USE_SSL false)"""
-        )
+        con.execute(snippets.DUCKDB_S3.replace("127.0.0.1:9000", endpoint))  # the README's secret
         root = f"s3://{BUCKET}/{PREFIX}"
         counts = dict(con.execute(f"SELECT date, count(*) FROM {folder(root)} GROUP BY date").fetchall())
         published = {day.isoformat(): n for day, n in counts.items()}
