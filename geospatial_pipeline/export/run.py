@@ -97,13 +97,13 @@ def export(store: ObjectStore, request: ExportRequest, progress: bool | None = N
                 unit_scale=True,
                 desc=request.output.name,
                 disable=None if progress is None else not progress,
-                file=None,
             ) as bar,
             tempfile.TemporaryDirectory(prefix="geospatial-export-") as spool_dir,
         ):
             for layer in request.layers:
-                spool = Path(spool_dir)
-                tables, types, on_progress = _layer_source(reader, plan, layer, request.fmt, spool, bar.update)
+                tables, types, on_progress = _layer_source(
+                    reader, plan, layer, request.fmt, Path(spool_dir), bar.update
+                )
                 rows[layer] = sink.write_layer(
                     layer, SCHEMAS[layer], tables, types, on_progress, description=DESCRIPTIONS[layer]
                 )
