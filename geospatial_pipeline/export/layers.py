@@ -10,7 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from geospatial_pipeline.core.partition import BBOX_TYPE, FIELD_SCHEMA
+from geospatial_pipeline.core.schema import BBOX_TYPE, FIELD_SCHEMA
 
 GEOMETRY = "geometry"
 BBOX = "bbox"
@@ -57,7 +57,7 @@ def gdal_geometry_type(types: set[str]) -> str:
 
 def gdal_schema(schema: pa.Schema) -> pa.Schema:
     """`schema` as written by GDAL: `bbox` as bbox_xmin..bbox_ymax, the geometry tagged as WKB."""
-    fields = []
+    fields: list[pa.Field] = []
     for field in schema:
         if field.name == BBOX:
             fields.extend(pa.field(f"{BBOX}_{part}", pa.float64(), nullable=field.nullable) for part in BBOX_PARTS)

@@ -33,7 +33,8 @@ def rejected_table(lines: list[bytes], day: dt.date, target: CRS) -> pa.Table:
         props = _properties(line, number)
         raw = props["raw"]
         record = _record(raw)
-        record_props = record.get("properties") if isinstance(record.get("properties"), dict) else {}
+        found = record.get("properties")
+        record_props: dict = found if isinstance(found, dict) else {}
         field_id = record_props.get("field_id")
         crs = record_props.get("crs")
         geometry = record.get("geometry")
@@ -98,11 +99,11 @@ def _shapes(geometries: list[dict | None], crs_texts: list[str], target: CRS) ->
         rows = np.flatnonzero((np.asarray(crs_texts, dtype=object) == crs_text) & (shapes != None))  # noqa: E711
         if not len(rows):
             continue
-        transformer = _transformer(crs_text, target.to_wkt())
-        if transformer is None:
+        known, transformer = _transformer(crs_text, target.to_wkt())
+        if not known:
             shapes[rows] = None
-            continue
-        shapes[rows] = _reproject(shapes[rows], transformer)
+        elif transformer is not None:
+            shapes[rows] = _reproject(shapes[rows], transformer)
     usable = np.array([s is not None and _on_the_map(shapely.get_coordinates(s), target) for s in shapes], bool)
     shapes[~usable] = None
     return shapes
@@ -118,10 +119,7 @@ def _on_the_map(coords: np.ndarray, target: CRS) -> bool:
     return True
 
 
-def _reproject(shapes: np.ndarray, transformer: Transformer | bool) -> np.ndarray:
-    if transformer is True:  # same CRS, same axis order
-        return shapes
-
+def _reproject(shapes: np.ndarray, transformer: Transformer) -> np.ndarray:
     def move(coords: np.ndarray) -> np.ndarray:
         x, y = transformer.transform(coords[:, 0], coords[:, 1], errcheck=False)
         return np.column_stack([x, y])
@@ -133,16 +131,16 @@ def _reproject(shapes: np.ndarray, transformer: Transformer | bool) -> np.ndarra
 
 
 @functools.lru_cache(maxsize=256)
-def _transformer(source: str, target_wkt: str) -> Transformer | bool | None:
-    """lon/lat-ordered transformer from a record's CRS text to the export's CRS; True for no change, None
-    for a CRS PROJ does not know."""
+def _transformer(source: str, target_wkt: str) -> tuple[bool, Transformer | None]:
+    """(whether PROJ knows the record's CRS, the lon/lat-ordered transformer into the export's CRS, None
+    where the coordinates need no change)."""
     try:
         src, dst = CRS.from_user_input(source), CRS.from_wkt(target_wkt)
     except CRSError:
-        return None
+        return False, None
     if src == dst or (src.is_geographic and dst.is_geographic and src.equals(dst, ignore_axis_order=True)):
-        return True
+        return True, None
     try:
-        return Transformer.from_crs(src, dst, always_xy=True)
+        return True, Transformer.from_crs(src, dst, always_xy=True)
     except (CRSError, ProjError):
-        return None
+        return False, None

@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 from pyproj import CRS
 from pyproj.exceptions import CRSError
-from tqdm import tqdm
+from tqdm import tqdm  # type: ignore[import-untyped]
 
 from geospatial_pipeline.export import LAYERS, ExportError
 from geospatial_pipeline.export.lake_reader import LakeReader
@@ -69,6 +69,13 @@ class _Plan:
     late_keys: dict[dt.date, list[str]] = field(default_factory=dict)
     totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LAYERS, 0))
 
+    @property
+    def target_crs(self) -> CRS:
+        """The CRS of every partition (planning refuses a mix), which the export is written in."""
+        if self.crs is None:
+            raise ExportError("no partition to take a CRS from")
+        return self.crs
+
 
 def export(store: ObjectStore, request: ExportRequest, progress: bool | None = None) -> ExportResult:
     """Write the requested layers of the requested partitions into request.output. `progress`: a bar on
@@ -89,7 +96,7 @@ def export(store: ObjectStore, request: ExportRequest, progress: bool | None = N
     scratch = request.output.with_name(f".{request.output.stem}.{os.getpid()}.part{request.output.suffix}")
     rows: dict[str, int] = {}
     try:
-        sink = open_sink(request.fmt, scratch, plan.crs)
+        sink = open_sink(request.fmt, scratch, plan.target_crs)
         with (
             tqdm(
                 total=sum(plan.totals[layer] for layer in request.layers),
@@ -114,7 +121,7 @@ def export(store: ObjectStore, request: ExportRequest, progress: bool | None = N
         raise ExportError(f"cannot write {request.output}: {exc}") from exc
     finally:
         scratch.unlink(missing_ok=True)
-    return ExportResult(request.output, present, missing, rows, plan.crs.to_string())
+    return ExportResult(request.output, present, missing, rows, plan.target_crs.to_string())
 
 
 def _check_output(output: Path, overwrite: bool) -> None:
@@ -198,7 +205,7 @@ def _rejected_tables(reader: LakeReader, plan: _Plan) -> Iterator[pa.Table]:
         key = keys.rejected_key(day)
         for lines in reader.quarantine_lines(day):
             with reader.reading(key):
-                yield rejected_table(lines, day, plan.crs)
+                yield rejected_table(lines, day, plan.target_crs)
 
 
 def _spool(

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import pyogrio
+import pyogrio  # type: ignore[import-untyped]
 from pyproj import CRS
 
 from geospatial_pipeline.export import ExportError

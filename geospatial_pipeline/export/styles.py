@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 import pyarrow as pa
-import pyogrio
+import pyogrio  # type: ignore[import-untyped]
 
 from geospatial_pipeline.export import ExportError
 

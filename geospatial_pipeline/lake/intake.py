@@ -31,20 +31,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from geospatial_pipeline.core.partition import FEW_VALUES, FIELD_SCHEMA, LATE_SCHEMA, Rules, classify_chunk, reject_line
+from geospatial_pipeline.core.features import ParsedChunk, parse_chunk
+from geospatial_pipeline.core.partition import classify_chunk, reject_line
 from geospatial_pipeline.core.reading import (
     LINE_SUFFIXES,
     LineBlock,
-    ParsedChunk,
     RawChunk,
     block_chunks,
     is_raw_batch_file,
     iter_chunks,
     line_blocks,
     open_decompressed,
-    parse_chunk,
 )
-from geospatial_pipeline.core.records import Reason
+from geospatial_pipeline.core.reasons import Reason
+from geospatial_pipeline.core.rules import Rules
+from geospatial_pipeline.core.schema import FEW_VALUES, FIELD_SCHEMA, LATE_SCHEMA
 from geospatial_pipeline.lake import keys
 from geospatial_pipeline.lake.limits import Limits
 from geospatial_pipeline.lake.store import ObjectInfo, ObjectStore

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pyogrio
 import pytest
 
-from geospatial_pipeline.core.partition import FIELD_SCHEMA
+from geospatial_pipeline.core.schema import FIELD_SCHEMA
 from geospatial_pipeline.export.cli import main
 from geospatial_pipeline.export.layers import REJECTED_SCHEMA
 from geospatial_pipeline.lake import keys

@@ -18,7 +18,7 @@ import pytest
 import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon
 
-from geospatial_pipeline.core.partition import FIELD_SCHEMA
+from geospatial_pipeline.core.schema import FIELD_SCHEMA
 from geospatial_pipeline.export.cli import main
 from geospatial_pipeline.export.styles import qml
 from geospatial_pipeline.lake import keys

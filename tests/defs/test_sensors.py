@@ -7,14 +7,14 @@ reads are the pipeline's own.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from contextlib import ExitStack
 from pathlib import Path
 
 import boto3
 import pytest
-from dagster import DagsterRunStatus, RunsFilter, build_schedule_context, build_sensor_context, materialize
+from dagster import DagsterRunStatus, RunsFilter, build_sensor_context, materialize
+from dagster_aws.s3 import S3Resource
 from moto import mock_aws
 
 from geospatial_pipeline.definitions import build_definitions
@@ -176,8 +176,8 @@ def test_late_key_for_an_already_backfilled_date_requests_it_again(lake: Lake):
 class CountingLakeResource(LakeResource):
     """The production lake resource, counting the LIST requests its S3 clients send."""
 
-    def get_client(self):
-        client = super().get_client()
+    def s3_client(self):
+        client = super().s3_client()
         client.meta.events.register("before-call.s3.ListObjectsV2", lambda **_: LIST_CALLS.append(1))
         return client
 
@@ -193,7 +193,7 @@ def test_more_than_1000_late_batches_are_all_seen(empty_lake: Lake, backend: str
             empty_lake.store.put_bytes(keys.late_batch_key(date, detected), f"{date} {detected}".encode())
     resources = dict(empty_lake.resources)
     if backend == "s3":
-        resources["lake"] = CountingLakeResource(bucket=BUCKET, prefix=PREFIX, region_name="us-east-1")
+        resources["lake"] = CountingLakeResource(s3=S3Resource(region_name="us-east-1"), bucket=BUCKET, prefix=PREFIX)
     LIST_CALLS.clear()
 
     result = empty_lake.tick(None, resources)
@@ -269,25 +269,3 @@ def test_tick_evaluated_twice_launches_one_run(lake_dir: Path, tmp_path: Path, i
         assert latest.status == TickStatus.SKIPPED
         assert latest.run_keys == [expected_key] and latest.run_ids == []
         assert first.run_ids == [runs[0].run_id]
-
-
-# --- the daily schedule ---------------------------------------------------------------------------------
-
-
-# Dagster 1.13's build_schedule_from_partitioned_job calls its own deprecated helper at tick time.
-@pytest.mark.filterwarnings("ignore:Function `JobDefinition.run_request_for_partition` is deprecated")
-def test_daily_schedule_runs_the_day_that_just_closed_from_the_configured_start(tmp_path: Path):
-    settings = load_settings(
-        FIXTURES / "config.yaml", local_lake_path=tmp_path / "lake", partition_start_date="2025-03-01"
-    )
-    repo = build_definitions(settings).get_repository_def()
-    (schedule,) = repo.schedule_defs
-    assert schedule.cron_schedule == "30 0 * * *" and schedule.execution_timezone in (None, "UTC")
-    assert schedule.default_status.value == "RUNNING"
-    job = repo.get_job(schedule.job_name)
-    assert job.partitions_def.get_first_partition_key() == "2025-03-01"
-
-    at = dt.datetime(2025, 3, 5, 0, 30, tzinfo=dt.UTC)
-    with build_schedule_context(scheduled_execution_time=at, repository_def=repo) as context:
-        (request,) = schedule.evaluate_tick(context).run_requests
-    assert request.partition_key == "2025-03-04"

@@ -19,11 +19,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import Geod, Transformer
 
-from geospatial_pipeline.core.measures import CHORD_LIMIT_M, polygon_measures, ring_measures
-from geospatial_pipeline.core.spatial import geodesic_area_perimeter
+from geospatial_pipeline.core.geometry.measures import CHORD_LIMIT_M, polygon_measures, ring_measures
+from tests.core.geometry.support import measure as geodesic_area_perimeter
 
 GEOD = Geod(ellps="WGS84")
-PARCELS = Path(__file__).resolve().parents[3] / "shared" / "real-parcels" / "parcels.geojsonl.gz"
+PARCELS = Path(__file__).resolve().parents[4] / "shared" / "real-parcels" / "parcels.geojsonl.gz"
 RTOL, ATOL_M2 = 1e-7, 1e-4  # the 1e-7, and Geod's own rounding on tiny parcels
 
 

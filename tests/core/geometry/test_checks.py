@@ -7,15 +7,13 @@ import pytest
 import shapely
 from pyproj import Geod
 
-from geospatial_pipeline.core.records import Reason
+from geospatial_pipeline.core.geometry.crs import transform_xy
+from geospatial_pipeline.core.reasons import Reason
 from geospatial_pipeline.core.rules import SpatialRules
-from geospatial_pipeline.core.spatial import check_geometries, geodesic_area_perimeter, transform
+from tests.core.geometry.support import measure as geodesic_area_perimeter
+from tests.core.geometry.support import run
 
 GEOD = Geod(ellps="WGS84")
-
-
-def geom(obj) -> bytes:
-    return json.dumps(obj).encode()
 
 
 def box(lon, lat, d=0.01):
@@ -25,23 +23,17 @@ def box(lon, lat, d=0.01):
     }
 
 
-def run(items, rules=SpatialRules()):
-    texts = [geom(g) if g is not None else None for g, _ in items]
-    crs = np.array([c for _, c in items], dtype=object)
-    return check_geometries(texts, crs, np.zeros(len(items), dtype=bool), rules)
-
-
 def reasons_of(result, i):
-    return [r for r, _ in result.reasons.get(i, [])]
+    return result.reasons(i)
 
 
 def test_known_field_area_within_half_a_percent_of_geod():
     # A 0.01° x 0.01° field at 50°N: pyproj.Geod gives 797,383 m² for this ring.
     result = run([(box(10.0, 50.0), "EPSG:4326")])
     expected_area, expected_perimeter = GEOD.geometry_area_perimeter(shapely.from_geojson(json.dumps(box(10, 50))))
-    assert result.area_ha[0] == pytest.approx(abs(expected_area) / 10_000, rel=0.005)
-    assert result.area_ha[0] == pytest.approx(79.738, rel=0.005)
-    assert result.perimeter_m[0] == pytest.approx(expected_perimeter, rel=1e-6)
+    assert result.result.area_ha[0] == pytest.approx(abs(expected_area) / 10_000, rel=0.005)
+    assert result.result.area_ha[0] == pytest.approx(79.738, rel=0.005)
+    assert result.result.perimeter_m[0] == pytest.approx(expected_perimeter, rel=1e-6)
 
 
 def test_utm_field_area_matches_its_planar_size():
@@ -53,40 +45,39 @@ def test_utm_field_area_matches_its_planar_size():
         ],
     }
     result = run([(utm, "EPSG:32633")])
-    assert result.reasons == {}
-    assert result.area_ha[0] == pytest.approx(3.0, rel=0.005)
-    assert result.perimeter_m[0] == pytest.approx(700.0, rel=0.005)
-    assert result.source_crs[0] == "EPSG:32633"
+    assert result.problems == {}
+    assert result.result.area_ha[0] == pytest.approx(3.0, rel=0.005)
+    assert result.result.perimeter_m[0] == pytest.approx(700.0, rel=0.005)
+    assert result.result.source_crs[0] == "EPSG:32633"
 
 
 def test_reprojection_accuracy_on_the_central_meridian():
     # Easting 500000 is the central meridian (15°E) of UTM zone 33; northing 0 is the equator.
-    pt = shapely.points([[500000.0, 0.0]])
-    lonlat = transform(pt, "EPSG:32633", "EPSG:4326")
-    assert shapely.get_x(lonlat)[0] == pytest.approx(15.0, abs=1e-9)
-    assert shapely.get_y(lonlat)[0] == pytest.approx(0.0, abs=1e-9)
+    lonlat = transform_xy(np.array([[500000.0, 0.0]]), "EPSG:32633", "EPSG:4326")
+    assert lonlat[0, 0] == pytest.approx(15.0, abs=1e-9)
+    assert lonlat[0, 1] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_target_crs_output_is_reprojected():
     rules = SpatialRules(target_crs="EPSG:3035")
     result = run([(box(10.0, 50.0), "EPSG:4326")], rules)
-    x, y = shapely.get_coordinates(result.geometry[0])[0]
+    x, y = shapely.get_coordinates(result.target(0))[0]
     # ETRS89-LAEA: Europe in metres, x ≈ 4.32e6, y ≈ 3.0e6 near 10°E 50°N.
     assert 4.2e6 < x < 4.5e6 and 2.9e6 < y < 3.1e6
-    assert result.area_ha[0] == pytest.approx(79.738, rel=0.005)  # measures stay geodesic
+    assert result.result.area_ha[0] == pytest.approx(79.738, rel=0.005)  # measures stay geodesic
 
 
 @pytest.mark.parametrize("crs", ["EPSG:32633", "urn:ogc:def:crs:EPSG::32633", "epsg:32633"])
 def test_crs_spellings_resolve_to_the_same_crs(crs):
     utm = box(500000, 5316000, 100)
     result = run([(utm, crs)])
-    assert result.reasons == {} and result.source_crs[0] == "EPSG:32633"
+    assert result.problems == {} and result.result.source_crs[0] == "EPSG:32633"
 
 
 def test_ogc_crs84_is_lon_lat():
     result = run([(box(10.0, 50.0), "OGC:CRS84")])
-    assert result.reasons == {}
-    assert shapely.bounds(result.geometry_wgs84[0]).tolist() == pytest.approx([10.0, 50.0, 10.01, 50.01])
+    assert result.problems == {}
+    assert shapely.bounds(result.lonlat(0)).tolist() == pytest.approx([10.0, 50.0, 10.01, 50.01])
 
 
 @pytest.mark.parametrize(
@@ -123,16 +114,16 @@ def test_each_spatial_failure_has_its_reason(geometry, crs, reason):
 def test_invalid_reason_names_the_problem():
     bowtie = {"type": "Polygon", "coordinates": [[[12, 49], [12.01, 49.01], [12.01, 49], [12, 49.01], [12, 49]]]}
     result = run([(bowtie, "EPSG:4326")])
-    assert "Self-intersection" in result.reasons[0][0][1]
+    assert "Self-intersection" in result.problems[0][0][1]
 
 
 def test_repair_invalid_makes_bow_tie_a_multipolygon_and_flags_it():
     bowtie = {"type": "Polygon", "coordinates": [[[12, 49], [12.01, 49.01], [12.01, 49], [12, 49.01], [12, 49]]]}
     result = run([(bowtie, "EPSG:4326")], SpatialRules(repair_invalid=True))
-    assert result.reasons == {}
-    assert result.repaired[0]
-    assert shapely.get_type_id(result.geometry[0]) == 6
-    assert shapely.is_valid(result.geometry[0])
+    assert result.problems == {}
+    assert result.result.repaired[0]
+    assert shapely.get_type_id(result.target(0)) == 6
+    assert shapely.is_valid(result.target(0))
 
 
 def test_configured_bounds_narrow_the_world():
@@ -151,7 +142,7 @@ def test_too_many_vertices_is_rejected():
 def test_exterior_rings_come_out_counterclockwise():
     clockwise = {"type": "Polygon", "coordinates": [[[10, 50], [10, 50.01], [10.01, 50.01], [10.01, 50], [10, 50]]]}
     result = run([(clockwise, "EPSG:4326")])
-    assert shapely.is_ccw(shapely.get_exterior_ring(result.geometry[0]))
+    assert shapely.is_ccw(shapely.get_exterior_ring(result.target(0)))
 
 
 def test_antimeridian_crossing_field_measures_via_geod():
@@ -179,6 +170,6 @@ def test_multipolygon_with_hole_area_and_perimeter():
     result = run([(mp, "EPSG:4326")])
     shape = shapely.from_geojson(json.dumps(mp))
     area, _ = GEOD.geometry_area_perimeter(shape)
-    assert result.area_ha[0] == pytest.approx(abs(area) / 10_000, rel=1e-4)
+    assert result.result.area_ha[0] == pytest.approx(abs(area) / 10_000, rel=1e-4)
     # perimeter_m is the geodesic length of every ring, holes included (Geod's own perimeter omits holes)
-    assert result.perimeter_m[0] == pytest.approx(GEOD.geometry_length(shape.boundary), rel=1e-6)
+    assert result.result.perimeter_m[0] == pytest.approx(GEOD.geometry_length(shape.boundary), rel=1e-6)

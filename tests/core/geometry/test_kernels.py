@@ -1,9 +1,9 @@
-"""star_shaped lets a polygon skip GEOS's is_valid: it must never pass one GEOS calls invalid, and it
-should pass the usual field boundary (else it saves nothing)."""
+"""The compiled ring loops. star_shaped lets a polygon skip GEOS's is_valid: it must never pass one GEOS
+calls invalid, and it should pass the usual field boundary (else it saves nothing). oriented turns rings
+the way GEOS's orient_polygons does."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -12,17 +12,21 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geospatial_pipeline.core.spatial import RaggedPolygons, flatten_polygons, star_shaped
+from geospatial_pipeline.core.geometry.kernels import oriented, star_shaped
+from geospatial_pipeline.core.geometry.shapes import POLYGON, Shapes, from_shapely
+from tests.core.geometry.support import run
 
 
-def ragged(polygons: list[list[list[tuple[float, float]]]]) -> RaggedPolygons:
+def ragged(polygons: list[list[list[tuple[float, float]]]]) -> Shapes:
     """Polygons given as lists of rings (lists of (x, y), closed or not as given), one part each."""
     rings = [ring for polygon in polygons for ring in polygon]
     coords = np.array([xy for ring in rings for xy in ring], dtype=np.float64).reshape(-1, 2)
     ring_offsets = np.cumsum([0, *map(len, rings)])
     part_offsets = np.cumsum([0, *map(len, polygons)])
     n = len(polygons)
-    return RaggedPolygons(np.arange(n), np.zeros(n, dtype=bool), coords, ring_offsets, part_offsets, np.arange(n + 1))
+    return Shapes(
+        np.arange(n), np.full(n, POLYGON, dtype=np.int8), coords, ring_offsets, part_offsets, np.arange(n + 1)
+    )
 
 
 def closed(points):
@@ -104,21 +108,33 @@ def test_shifted_copies_agree(shift):
     assert star_shaped(ragged([[star]])).tolist() == [True]
 
 
-def test_a_chunk_where_every_polygon_passes_is_checked_like_geos_does():
-    """Nothing left for GEOS to judge: the array lane still gives the general lane's results."""
-    from geospatial_pipeline.core.spatial import SpatialRules, check_geometries, check_parsed_geometries
-
+def test_a_chunk_where_every_polygon_passes_is_judged_as_geos_would():
+    """Nothing left for GEOS to judge: the outputs are those of GEOS-checked shapes."""
     boxes = [
         {"type": "Polygon", "coordinates": [[[x, 50], [x + 0.01, 50], [x + 0.01, 50.01], [x, 50.01], [x, 50]]]}
         for x in (10.0, 11.0, 12.0)
     ]
-    texts = [json.dumps(box).encode() for box in boxes]
-    polygons, not_plain = flatten_polygons([(i, False, box["coordinates"]) for i, box in enumerate(boxes)])
-    assert not not_plain and star_shaped(polygons).all()
-    crs, skip, rules = np.array(["EPSG:4326"] * 3, dtype=object), np.zeros(3, dtype=bool), SpatialRules()
-    fast = check_parsed_geometries([None] * 3, polygons, crs, skip, rules)
-    general = check_geometries(texts, crs, skip, rules)
-    assert fast.reasons == general.reasons == {}
-    rows = np.arange(3)
-    assert fast.wkb_of(rows).to_pylist() == general.wkb_of(rows).to_pylist()
-    np.testing.assert_allclose(fast.area_ha, general.area_ha, rtol=1e-9)
+    checked = run([(box, None) for box in boxes])
+    assert checked.problems == {} and checked.result.star_hits == 3
+    for i, box in enumerate(boxes):
+        assert shapely.equals_exact(checked.target(i), shapely.geometry.shape(box), tolerance=0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(rings(), min_size=1, max_size=6), st.booleans())
+def test_rings_are_oriented_as_geos_orients_them(outlines, with_hole):
+    """Orientation is asked of valid polygons only (the checks orient what they accept)."""
+    polygons = [p for p in map(shapely.Polygon, outlines) if p.is_valid and p.area > 0]
+    if with_hole:
+        holes = [shapely.affinity.scale(p, 0.3, 0.3, origin=p.representative_point()) for p in polygons]
+        polygons = [
+            shapely.Polygon(p.exterior.coords, [h.exterior.coords]) for p, h in zip(polygons, holes, strict=True)
+        ]
+        polygons = [p for p in polygons if p.is_valid]
+    geometries = np.array(polygons, dtype=object)
+    if not len(geometries):
+        return
+    ours = oriented(from_shapely(geometries, np.arange(len(geometries)))).to_shapely()
+    expected = shapely.orient_polygons(geometries, exterior_cw=False)
+    for a, b in zip(ours, expected, strict=True):
+        assert shapely.equals_exact(a, b, tolerance=0), (a.wkt, b.wkt)

@@ -1,0 +1,475 @@
+"""One compiled pass over a chunk of GeoJSON Feature texts: JSON validity, the members a field record has,
+and the shape and numbers of its geometry's coordinates, whatever the spelling (key order, escapes,
+whitespace, foreign members, any number form JSON allows).
+
+Per record it reports whether the text is JSON (as Python's `json` judges it, NaN and Infinity included,
+lone surrogate escapes allowed, invalid UTF-8 refused, nesting capped at MAX_DEPTH), whether it is an
+object, where its `properties` value lies, what its `geometry` is, and, for a geometry object, the type
+named by its `type` member and the nested arrays of its `coordinates`: the child count of every array
+level by level (level 0 the coordinates array itself, the last level a position's numbers) and the byte
+span of every number. Numbers are converted by the caller in one Arrow cast (correctly rounded, as
+Python's `float`). The last of duplicate members wins, as in Python. Nothing here decodes strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import pyarrow as pa
+
+from geospatial_pipeline.core import kernel_cache
+from geospatial_pipeline.core.json_kernels import (
+    E_EOF,
+    E_EXTRA,
+    E_SEP,
+    ERRORS,
+    MAX_DEPTH,
+    N_NEG_ZERO_INT,
+    _member_key,
+    _number,
+    _string,
+    _text_equals,
+    _value,
+    _ws,
+)
+
+kernel_cache.configure()  # before any kernel is defined: see kernel_cache
+
+MAX_LEVELS = 4  # MultiPolygon: polygons, rings, positions, numbers
+
+# Record status.
+OK, MALFORMED, NOT_OBJECT = 0, 1, 2
+# What a member holds.
+ABSENT, NULL, OBJECT, OTHER = 0, 1, 2, 3
+# Geometry type codes, as named by the geometry's `type` member (-1: missing or another string).
+TYPE_NAMES = ("Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon", "GeometryCollection")
+# Coordinates: how the array nesting turned out.
+C_OK, C_ABSENT, C_NOT_ARRAY, C_NOT_NUMBER, C_UNEVEN, C_TOO_DEEP = range(6)
+
+_KEYS = tuple(np.frombuffer(k, dtype=np.uint8) for k in (b"type", b"properties", b"geometry", b"coordinates"))
+_FEATURE = np.frombuffer(b"Feature", dtype=np.uint8)
+_NAMES = tuple(np.frombuffer(n.encode(), dtype=np.uint8) for n in TYPE_NAMES)
+
+
+@numba.njit(cache=True, nogil=True)
+def _structure(buf, i, end, levels, fill, offsets, data, kinds, nfill):
+    """Read the coordinates array at buf[i] ('['): each array's child count appended to levels[its level],
+    each number's text to `data` (offsets[n]:offsets[n + 1], the integer -0 written as 0).
+
+    Returns (state, index after the array, numbers written, leaf level, deepest level); the leaf level is
+    one past the level of the arrays that hold numbers (-1: no numbers). Anything but nested arrays of
+    numbers of one depth up to MAX_LEVELS, or a JSON error, returns at once with a state other than C_OK
+    (C_NOT_NUMBER for a JSON error too): the caller validates the value the general way."""
+    counts = np.zeros(MAX_LEVELS, dtype=np.int64)
+    level = -1
+    leaf = -1
+    deepest = -1
+    need_value = True
+    opened = False
+    at = offsets[nfill]
+    while True:
+        i = _ws(buf, i, end)
+        if i >= end:
+            return C_NOT_NUMBER, i, nfill, leaf, deepest
+        c = buf[i]
+        if need_value and c == 0x5B:
+            level += 1
+            if level >= MAX_LEVELS:
+                return C_TOO_DEEP, i, nfill, leaf, level
+            if leaf >= 0 and level >= leaf:
+                return C_UNEVEN, i, nfill, leaf, level
+            if level > 0:
+                counts[level - 1] += 1
+            counts[level] = 0
+            deepest = max(deepest, level)
+            opened = True
+            i += 1
+        elif need_value and (c == 0x2D or c == 0x4E or c == 0x49 or 0x30 <= c <= 0x39):
+            if leaf < 0:
+                leaf = level + 1
+            elif level + 1 != leaf:
+                return C_UNEVEN, i, nfill, leaf, deepest
+            j, err, kind = _number(buf, i, end)
+            if err:
+                return C_NOT_NUMBER, i, nfill, leaf, deepest
+            for k in range(i + (1 if kind == N_NEG_ZERO_INT else 0), j):
+                data[at] = buf[k]
+                at += 1
+            kinds[nfill] = kind
+            nfill += 1
+            offsets[nfill] = at
+            counts[level] += 1
+            need_value = opened = False
+            i = j
+        elif c == 0x5D and (opened or not need_value):
+            levels[level, fill[level]] = counts[level]
+            fill[level] += 1
+            level -= 1
+            i += 1
+            need_value = opened = False
+            if level < 0:
+                return C_OK, i, nfill, leaf, deepest
+        elif c == 0x2C and not need_value:
+            need_value = True
+            i += 1
+        else:
+            return C_NOT_NUMBER, i, nfill, leaf, deepest
+
+
+_TOP_KEYS = (_KEYS[0], _KEYS[1], _KEYS[2])
+_GEOMETRY_KEYS = (_KEYS[0], _KEYS[3])
+
+
+@numba.njit(cache=True, nogil=True)
+def _geometry(
+    buf, i, end, stack, r, out_type, out_coords, out_leaf, out_deep, lvl_lo, lvl_hi, levels, fill, nums, nfill
+):
+    """The geometry object at buf[i] ('{'), at depth 1: its type code and coordinates structure into the
+    outputs of record r. Returns (index after it, error, numbers written so far)."""
+    offsets, data, kinds = nums[0], nums[1], nums[2]
+    out_type[r], out_coords[r], out_leaf[r], out_deep[r] = -1, C_ABSENT, -1, -1
+    i = _ws(buf, i + 1, end)
+    if i < end and buf[i] == 0x7D:
+        return i + 1, 0, nfill
+    while True:
+        i, err, which = _member_key(buf, i, end, _GEOMETRY_KEYS)
+        if not err and i >= end:
+            err = E_EOF
+        if err:
+            return i, err, nfill
+        if which == 0 and buf[i] == 0x22:  # type
+            j, err, escaped = _string(buf, i, end)
+            if err:
+                return j, err, nfill
+            out_type[r] = -1
+            for k in range(len(_NAMES)):
+                if _text_equals(buf, i + 1, j - 1, escaped, _NAMES[k]):
+                    out_type[r] = k
+                    break
+        elif which == 1:  # coordinates: the last one counts
+            for k in range(MAX_LEVELS):
+                fill[k] = lvl_lo[r, k]
+            nfill = nums[3][r]
+            state = C_NOT_ARRAY
+            if buf[i] == 0x5B:
+                state, j, nfill, leaf, deep = _structure(buf, i, end, levels, fill, offsets, data, kinds, nfill)
+            if state != C_OK:  # not plain nested numbers, or not JSON: validate it the general way
+                for k in range(MAX_LEVELS):
+                    fill[k] = lvl_lo[r, k]
+                nfill = nums[3][r]
+                leaf = deep = -1
+                j, err, _ = _value(buf, i, end, 2, stack)
+                if err:
+                    return j, err, nfill
+            out_coords[r], out_leaf[r], out_deep[r] = state, leaf, deep
+        else:
+            j, err, _ = _value(buf, i, end, 2, stack)
+            if err:
+                return j, err, nfill
+            if which == 0:
+                out_type[r] = -1
+        i = _ws(buf, j, end)
+        if i >= end:
+            return i, E_EOF, nfill
+        if buf[i] == 0x7D:
+            for k in range(MAX_LEVELS):
+                lvl_hi[r, k] = fill[k]
+            return i + 1, 0, nfill
+        if buf[i] != 0x2C:
+            return i, E_SEP, nfill
+        i = _ws(buf, i + 1, end)
+
+
+@numba.njit(cache=True, nogil=True)
+def _records(buf, starts, ends, rec, props, geom, lvl_lo, lvl_hi, levels, fill, nums):
+    """Scan every record buf[starts[r]:ends[r]]; see scan() for the outputs. Returns numbers written."""
+    status, error, error_at, is_feature = rec
+    props_kind, props_start, props_end, props_nonfinite = props
+    geom_kind, geom_type, coords_state, leaf_level, deepest = geom
+    num_lo = nums[3]
+    num_hi = nums[4]
+    stack = np.empty(MAX_DEPTH + 1, dtype=np.uint8)
+    nfill = 0
+    for r in range(len(starts)):
+        end = ends[r]
+        i = _ws(buf, starts[r], end)
+        if i + 3 <= end and buf[i] == 0xEF and buf[i + 1] == 0xBB and buf[i + 2] == 0xBF:  # a byte-order mark
+            i = _ws(buf, i + 3, end)
+        status[r], error[r], error_at[r], is_feature[r] = OK, 0, 0, False
+        props_kind[r], props_start[r], props_end[r], props_nonfinite[r] = ABSENT, 0, 0, False
+        geom_kind[r], geom_type[r], coords_state[r], leaf_level[r], deepest[r] = ABSENT, -1, C_ABSENT, -1, -1
+        num_lo[r] = nfill
+        for k in range(MAX_LEVELS):
+            lvl_lo[r, k] = lvl_hi[r, k] = fill[k]
+        err = 0
+        if i >= end:
+            err = E_EOF
+        elif buf[i] != 0x7B:
+            i, err, _ = _value(buf, i, end, 0, stack)
+            if not err:
+                status[r] = NOT_OBJECT
+        else:
+            i = _ws(buf, i + 1, end)
+            if i < end and buf[i] == 0x7D:
+                i += 1
+            else:
+                i, err, nfill = _members(
+                    buf, i, end, stack, r, is_feature, props, geom, lvl_lo, lvl_hi, levels, fill, nums, nfill
+                )
+        if not err and _ws(buf, i, end) != end:
+            err, i = E_EXTRA, _ws(buf, i, end)
+        if err:
+            status[r], error[r], error_at[r] = MALFORMED, err, i - starts[r]
+            nfill = num_lo[r]
+            for k in range(MAX_LEVELS):
+                fill[k] = lvl_hi[r, k] = lvl_lo[r, k]
+        num_hi[r] = nfill
+    return nfill
+
+
+@numba.njit(cache=True, nogil=True)
+def _members(buf, i, end, stack, r, is_feature, props, geom, lvl_lo, lvl_hi, levels, fill, nums, nfill):
+    """The members of record r's top-level object, from its first key at buf[i] to its closing brace:
+    (index after the brace, error, numbers written)."""
+    props_kind, props_start, props_end, props_nonfinite = props
+    geom_kind, geom_type, coords_state, leaf_level, deepest = geom
+    while True:
+        i, err, which = _member_key(buf, i, end, _TOP_KEYS)
+        if not err and i >= end:
+            err = E_EOF
+        if err:
+            return i, err, nfill
+        if which == 0 and buf[i] == 0x22:  # type
+            j, err, escaped = _string(buf, i, end)
+            is_feature[r] = err == 0 and _text_equals(buf, i + 1, j - 1, escaped, _FEATURE)
+        elif which == 2 and buf[i] == 0x7B:  # a geometry object: the last geometry member counts
+            nfill = nums[3][r]
+            for k in range(MAX_LEVELS):
+                fill[k] = lvl_hi[r, k] = lvl_lo[r, k]
+            geom_kind[r] = OBJECT
+            j, err, nfill = _geometry(
+                buf,
+                i,
+                end,
+                stack,
+                r,
+                geom_type,
+                coords_state,
+                leaf_level,
+                deepest,
+                lvl_lo,
+                lvl_hi,
+                levels,
+                fill,
+                nums,
+                nfill,
+            )
+        else:
+            j, err, nonfinite = _value(buf, i, end, 1, stack)
+            if not err:
+                kind = OBJECT if buf[i] == 0x7B else NULL if buf[i] == 0x6E else OTHER
+                if which == 0:
+                    is_feature[r] = False
+                elif which == 1:
+                    props_kind[r], props_start[r], props_end[r], props_nonfinite[r] = kind, i, j, nonfinite
+                elif which == 2:
+                    nfill = nums[3][r]
+                    for k in range(MAX_LEVELS):
+                        fill[k] = lvl_hi[r, k] = lvl_lo[r, k]
+                    geom_kind[r], geom_type[r], coords_state[r], leaf_level[r], deepest[r] = kind, -1, C_ABSENT, -1, -1
+        if err:
+            return j, err, nfill
+        i = _ws(buf, j, end)
+        if i >= end:
+            return i, E_EOF, nfill
+        if buf[i] == 0x7D:
+            return i + 1, 0, nfill
+        if buf[i] != 0x2C:
+            return i, E_SEP, nfill
+        i = _ws(buf, i + 1, end)
+
+
+@dataclass
+class Scanned:
+    """What scan() found, one entry per record unless said otherwise (see the module docstring)."""
+
+    status: np.ndarray  # OK, MALFORMED or NOT_OBJECT
+    error: np.ndarray  # ERRORS code of a MALFORMED record
+    error_at: np.ndarray  # its byte position in the record
+    is_feature: np.ndarray  # `type` is "Feature"
+    props_kind: np.ndarray  # ABSENT, NULL, OBJECT or OTHER
+    props_start: np.ndarray  # the `properties` value's span in the joined text
+    props_end: np.ndarray
+    props_nonfinite: np.ndarray  # NaN, Infinity or an overflowing number inside `properties`
+    geom_kind: np.ndarray  # ABSENT, NULL, OBJECT or OTHER
+    geom_type: np.ndarray  # TYPE_NAMES index, -1 if missing or unknown
+    coords: np.ndarray  # C_* state of the coordinates
+    leaf_level: np.ndarray  # levels of arrays down to the numbers (-1: no numbers)
+    deepest: np.ndarray  # deepest array level reached (-1: none)
+    level_lo: np.ndarray  # (records, MAX_LEVELS): each record's entries in `levels`
+    level_hi: np.ndarray
+    levels: list[np.ndarray]  # per level, the child count of each array at that level
+    number_lo: np.ndarray  # each record's entries in `numbers`
+    number_hi: np.ndarray
+    numbers: np.ndarray  # float64, as Python's float() reads the text
+    number_kind: np.ndarray  # N_* per number
+
+    def message(self, r: int) -> str:
+        return f"not valid JSON: {ERRORS[int(self.error[r])]} at byte {int(self.error_at[r])}"
+
+
+def scan(text: bytes, starts: np.ndarray, ends: np.ndarray) -> Scanned:
+    """Scan the records text[starts[r]:ends[r]]."""
+    buf = np.frombuffer(text, dtype=np.uint8)
+    n = len(starts)
+    cap = len(buf) // 2 + 1  # every array and every number takes two bytes at least
+    ints = lambda: np.empty(n, dtype=np.int64)  # noqa: E731
+    flags = lambda: np.empty(n, dtype=np.bool_)  # noqa: E731
+    small = lambda: np.empty(n, dtype=np.int8)  # noqa: E731
+    rec = (small(), small(), ints(), flags())
+    props = (small(), ints(), ints(), flags())
+    geom = (small(), small(), small(), small(), small())
+    lvl_lo, lvl_hi = np.empty((n, MAX_LEVELS), dtype=np.int64), np.empty((n, MAX_LEVELS), dtype=np.int64)
+    levels = np.empty((MAX_LEVELS, cap), dtype=np.int32)
+    fill = np.zeros(MAX_LEVELS, dtype=np.int64)
+    wide = len(buf) >= 2**31
+    offsets = np.empty(cap + 1, dtype=np.int64 if wide else np.int32)
+    offsets[0] = 0
+    kinds = np.empty(cap, dtype=np.int8)
+    nums = (offsets, np.empty(len(buf), dtype=np.uint8), kinds, ints(), ints())
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    ends = np.ascontiguousarray(ends, dtype=np.int64)
+    count = _records(buf, starts, ends, rec, props, geom, lvl_lo, lvl_hi, levels, fill, nums)
+    texts = pa.Array.from_buffers(
+        pa.large_string() if wide else pa.string(),
+        count,
+        [None, pa.py_buffer(offsets[: count + 1]), pa.py_buffer(nums[1])],
+    )
+    numbers = texts.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    return Scanned(
+        *rec,
+        *props,
+        *geom,
+        lvl_lo,
+        lvl_hi,
+        [levels[k, : fill[k]].copy() for k in range(MAX_LEVELS)],
+        nums[3],
+        nums[4],
+        numbers,
+        kinds[:count].copy(),
+    )
+
+
+_COLLECTION_KEYS = (_KEYS[0], np.frombuffer(b"features", dtype=np.uint8), np.frombuffer(b"crs", dtype=np.uint8))
+_FEATURE_COLLECTION = np.frombuffer(b"FeatureCollection", dtype=np.uint8)
+
+
+@numba.njit(cache=True, nogil=True)
+def _collection(buf, member_starts, member_ends, spans):
+    """A whole .geojson document: (error, error position, 1 if a FeatureCollection or 2 if a single
+    Feature or 0, features found or -1 without a `features` array). Each `features` element's span goes
+    to member_*; the `crs` member's span to spans[0:2]."""
+    end = len(buf)
+    stack = np.empty(MAX_DEPTH + 1, dtype=np.uint8)
+    i = _ws(buf, 0, end)
+    if i + 3 <= end and buf[i] == 0xEF and buf[i + 1] == 0xBB and buf[i + 2] == 0xBF:
+        i = _ws(buf, i + 3, end)
+    kind = 0
+    count = -1  # no `features` array seen
+    spans[0] = spans[1] = -1
+    if i >= end or buf[i] != 0x7B:
+        j, err, _ = _value(buf, i, end, 0, stack)
+        if not err and _ws(buf, j, end) != end:
+            err = E_EXTRA
+        return err, j, 0, 0
+    i = _ws(buf, i + 1, end)
+    if i < end and buf[i] == 0x7D:
+        i += 1
+    else:
+        while True:
+            i, err, which = _member_key(buf, i, end, _COLLECTION_KEYS)
+            if not err and i >= end:
+                err = E_EOF
+            if err:
+                return err, i, 0, 0
+            if which == 1 and buf[i] == 0x5B:  # features: each element a record
+                count = 0
+                j = _ws(buf, i + 1, end)
+                if j < end and buf[j] == 0x5D:
+                    j += 1
+                else:
+                    while True:
+                        k, err, _ = _value(buf, j, end, 2, stack)
+                        if err:
+                            return err, k, 0, 0
+                        member_starts[count], member_ends[count] = _ws(buf, j, end), k
+                        count += 1
+                        j = _ws(buf, k, end)
+                        if j < end and buf[j] == 0x5D:
+                            j += 1
+                            break
+                        if j >= end or buf[j] != 0x2C:
+                            return (E_EOF if j >= end else E_SEP), j, 0, 0
+                        j += 1
+            else:
+                j, err, _ = _value(buf, i, end, 1, stack)
+                if err:
+                    return err, j, 0, 0
+                if which == 0:
+                    kind = 0
+                    if buf[i] == 0x22:
+                        if _literal_string(buf, i, j, _FEATURE_COLLECTION):
+                            kind = 1
+                        elif _literal_string(buf, i, j, _FEATURE):
+                            kind = 2
+                elif which == 2:
+                    spans[0], spans[1] = i, j
+            i = _ws(buf, j, end)
+            if i >= end:
+                return E_EOF, i, 0, 0
+            if buf[i] == 0x7D:
+                i += 1
+                break
+            if buf[i] != 0x2C:
+                return E_SEP, i, 0, 0
+            i = _ws(buf, i + 1, end)
+    if _ws(buf, i, end) != end:
+        return E_EXTRA, i, 0, 0
+    return 0, 0, kind, count
+
+
+@numba.njit(cache=True, nogil=True)
+def _literal_string(buf, i, j, word):
+    """Is the JSON string token buf[i:j] the ASCII `word`, escapes decoded?"""
+    escaped = False
+    for k in range(i + 1, j - 1):
+        if buf[k] == 0x5C:
+            escaped = True
+            break
+    return _text_equals(buf, i + 1, j - 1, escaped, word)
+
+
+@dataclass
+class Collection:
+    """What a .geojson document holds: `kind` 1 FeatureCollection, 2 a single Feature, 0 anything else."""
+
+    error: str | None
+    kind: int
+    starts: np.ndarray  # each feature's span, for a FeatureCollection
+    ends: np.ndarray
+    crs: bytes | None  # the legacy `crs` member's JSON text
+
+
+def collection(text: bytes) -> Collection:
+    buf = np.frombuffer(text, dtype=np.uint8)
+    cap = len(buf) // 2 + 1
+    starts, ends, spans = np.empty(cap, dtype=np.int64), np.empty(cap, dtype=np.int64), np.empty(2, dtype=np.int64)
+    err, at, kind, count = _collection(buf, starts, ends, spans)
+    if err:
+        return Collection(f"file is not JSON: {ERRORS[err]} at byte {at}", 0, starts[:0], ends[:0], None)
+    if kind == 1 and count < 0:
+        kind = 0  # a FeatureCollection without a features array is not one
+    crs = text[spans[0] : spans[1]] if spans[0] >= 0 else None
+    return Collection(None, kind, starts[: max(count, 0)].copy(), ends[: max(count, 0)].copy(), crs)
