@@ -83,7 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=LAYERS,
         help="a layer to export (repeatable; default: all three for gpkg, fields otherwise)",
     )
-    parser.add_argument("--output", "-o", metavar="PATH", type=Path, help="file to write (default: named by dates)")
+    parser.add_argument(
+        "--output",
+        "-o",
+        metavar="PATH",
+        type=Path,
+        help="file to write (default: lake-FROM_TO.gpkg, or LAYER-FROM_TO.fgb/.parquet, here)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
     parser.add_argument(
         "--skip-missing", action="store_true", help="leave out dates that are not published instead of failing"
