@@ -8,10 +8,6 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from geospatial_pipeline.core import kernel_cache
-
-kernel_cache.configure()  # before any kernel is defined: see kernel_cache
-
 MAX_DEPTH = 1024  # orjson's limit; Python's own recursion limit is about the same
 # JSON errors, by code (the message is ERRORS[code]).
 ERRORS = (
@@ -42,7 +38,7 @@ for _c in b"ABCDEF":
     _HEX[_c] = _c - 55
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _ws(buf, i, end):
     while i < end and (buf[i] == 0x20 or buf[i] == 0x0A or buf[i] == 0x0D or buf[i] == 0x09):
         i += 1
@@ -116,7 +112,7 @@ def _string(buf, i, end):
     return i, E_EOF, escaped
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _literal(buf, i, end, word):
     if i + len(word) > end:
         return False
@@ -130,7 +126,7 @@ _TRUE, _FALSE, _NULL = (np.frombuffer(w, dtype=np.uint8) for w in (b"true", b"fa
 _NAN, _INFINITY = (np.frombuffer(w, dtype=np.uint8) for w in (b"NaN", b"Infinity"))
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _number(buf, i, end):
     """The number (or NaN, Infinity, -Infinity) at buf[i]: (index after it, error, kind)."""
     start = i
@@ -169,7 +165,7 @@ def _number(buf, i, end):
     return i, 0, N_PLAIN
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _scalar(buf, i, end):
     """A string, number or literal at buf[i]: (index after it, error, non-finite number)."""
     c = buf[i]

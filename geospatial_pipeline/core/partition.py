@@ -124,7 +124,7 @@ def _rows(
 ) -> pa.Table:
     """The published columns of records `sel` (and `seq`; late rows also their lon/lat GeoJSON)."""
     props = parsed.properties
-    bounds = spatial.bounds_of(sel)
+    wkb, bounds, geojson = spatial.encoded(sel, with_geojson=late)
     intended, arrival = props.intended[sel], props.arrival[sel]
     index = pa.array(sel)
     columns = {
@@ -145,12 +145,12 @@ def _rows(
         "data": utf8_column(props.data.take(index)),
         "source_key": pa.repeat(pa.scalar(parsed.source_key, pa.string()), len(sel)),
         "source_line": pa.array(parsed.lines[sel]),
-        "geometry": spatial.wkb_of(sel),
+        "geometry": wkb,
         "bbox": pa.StructArray.from_arrays([pa.array(bounds[:, k]) for k in range(4)], fields=list(BBOX_TYPE)),
     }
     table = pa.table(columns, schema=FIELD_SCHEMA).append_column("seq", pa.array(seq[sel]))
     if late:
-        table = table.append_column("geometry_geojson", pa.array(spatial.geojson_of(sel), pa.string()))
+        table = table.append_column("geometry_geojson", pa.array(geojson, pa.string()))
     return table
 
 

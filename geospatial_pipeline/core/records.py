@@ -174,13 +174,16 @@ def _columns(models: list[FieldProperties | None], problems: Problems) -> Proper
     arrival = pa.array([m.arrival_time for m in good], pa.timestamp("us", tz="UTC")).cast(pa.int64())
     arrival_us = arrival.to_numpy(zero_copy_only=False)
     days = [m.processing_date for m in good]
-    instants = [k for k, d in enumerate(days) if isinstance(d, dt.datetime)]
-    intended = np.array([d if type(d) is dt.date else dt.date(1970, 1, 1) for d in days], dtype="datetime64[D]")
+    instants = [k for k, d in enumerate(days) if type(d) is not dt.date]  # a date and time: its UTC day
+    for k in instants:
+        days[k] = dt.date(1970, 1, 1)
+    intended = pa.array(days, pa.date32()).cast(pa.int32()).to_numpy(zero_copy_only=False).astype("datetime64[D]")
     intended_ok = np.ones(len(good), dtype=bool)
     if instants:
-        at = pa.array([days[k] for k in instants], pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy()
-        intended[instants] = (at // 86_400_000_000).astype("datetime64[D]")
-        intended_ok[instants] = (at >= _FIRST_US) & (at <= _LAST_US)
+        at = pa.array([good[k].processing_date for k in instants], pa.timestamp("us", tz="UTC"))
+        at_us = at.cast(pa.int64()).to_numpy(zero_copy_only=False)
+        intended[instants] = (at_us // 86_400_000_000).astype("datetime64[D]")
+        intended_ok[instants] = (at_us >= _FIRST_US) & (at_us <= _LAST_US)
     data: list[bytes | None] = []
     for k, m in zip(rows, good, strict=True):
         try:
@@ -220,9 +223,8 @@ def _columns(models: list[FieldProperties | None], problems: Problems) -> Proper
     out_intended = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
     out_intended[rows] = intended
     crs = np.full(n, None, dtype=object)
-    for k, m in zip(rows, good, strict=True):
-        if valid[k]:
-            crs[k] = m.crs
+    crs[rows] = [m.crs for m in good]
+    crs[~valid] = None
     return PropertyColumns(
         valid,
         ids.take(index),

@@ -19,7 +19,6 @@ import numba
 import numpy as np
 import pyarrow as pa
 
-from geospatial_pipeline.core import kernel_cache
 from geospatial_pipeline.core.json_kernels import (
     E_EOF,
     E_EXTRA,
@@ -34,8 +33,6 @@ from geospatial_pipeline.core.json_kernels import (
     _value,
     _ws,
 )
-
-kernel_cache.configure()  # before any kernel is defined: see kernel_cache
 
 MAX_LEVELS = 4  # MultiPolygon: polygons, rings, positions, numbers
 
@@ -62,7 +59,7 @@ def _structure(buf, i, end, levels, fill, offsets, data, kinds, nfill):
     one past the level of the arrays that hold numbers (-1: no numbers). Anything but nested arrays of
     numbers of one depth up to MAX_LEVELS, or a JSON error, returns at once with a state other than C_OK
     (C_NOT_NUMBER for a JSON error too): the caller validates the value the general way."""
-    counts = np.zeros(MAX_LEVELS, dtype=np.int64)
+    counts = fill[MAX_LEVELS:]  # the caller's scratch: child counts of the arrays open at each level
     level = -1
     leaf = -1
     deepest = -1
@@ -94,9 +91,9 @@ def _structure(buf, i, end, levels, fill, offsets, data, kinds, nfill):
             j, err, kind = _number(buf, i, end)
             if err:
                 return C_NOT_NUMBER, i, nfill, leaf, deepest
-            for k in range(i + (1 if kind == N_NEG_ZERO_INT else 0), j):
-                data[at] = buf[k]
-                at += 1
+            k = i + 1 if kind == N_NEG_ZERO_INT else i
+            data[at : at + j - k] = buf[k:j]
+            at += j - k
             kinds[nfill] = kind
             nfill += 1
             offsets[nfill] = at
@@ -333,7 +330,7 @@ def scan(text: bytes, starts: np.ndarray, ends: np.ndarray) -> Scanned:
     geom = (small(), small(), small(), small(), small())
     lvl_lo, lvl_hi = np.empty((n, MAX_LEVELS), dtype=np.int64), np.empty((n, MAX_LEVELS), dtype=np.int64)
     levels = np.empty((MAX_LEVELS, cap), dtype=np.int32)
-    fill = np.zeros(MAX_LEVELS, dtype=np.int64)
+    fill = np.zeros(2 * MAX_LEVELS, dtype=np.int64)  # per level: entries written; then _structure's scratch
     wide = len(buf) >= 2**31
     offsets = np.empty(cap + 1, dtype=np.int64 if wide else np.int32)
     offsets[0] = 0

@@ -13,7 +13,6 @@ import contextlib
 import ctypes
 import ctypes.util
 import datetime as dt
-import functools
 import logging
 import multiprocessing
 import os
@@ -22,7 +21,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,7 +231,6 @@ def _classify_file(
             blocks = line_blocks(open_decompressed(info.key, stream), BLOCK_BYTES, limits.max_record_bytes)
             yield from _blocks_in_processes(blocks, info.key, partition, rules, now, limits, seq, intake, workers)
         else:
-            _retain_freed_memory()  # classifying here: this process does the array work
             chunks = iter_chunks(
                 info.key,
                 stream,
@@ -385,11 +383,14 @@ def _blocks_in_processes(
     worker in flight, so memory stays bounded.
 
     A block's records are numbered from `seq` plus the lines before it: a line holds at most one record,
-    so the blocks' numbers never overlap and no block waits for the one before it to be counted."""
-    pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_retain_freed_memory
+    so the blocks' numbers never overlap and no block waits for the one before it to be counted.
+
+    A worker that dies (the OOM killer's SIGKILL) breaks the whole pool: every block it held, and every
+    block after, is classified in this process instead, so the run ends with the lake a clean run makes."""
+    pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn")
     )
-    pending: collections.deque = collections.deque()
+    pending: collections.deque[tuple[Future[_Classified] | None, _BlockJob]] = collections.deque()
     try:
         for block in blocks:
             job = _BlockJob(
@@ -403,22 +404,32 @@ def _blocks_in_processes(
                 now,
                 limits.max_record_bytes,
             )
-            pending.append((pool.submit(classify_block, job), job))
+            future = None
+            if pool is not None:
+                try:
+                    future = pool.submit(classify_block, job)
+                except BrokenProcessPool:
+                    log.warning("classify worker process died; classifying the remaining blocks in this process")
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    pool = None
+            pending.append((future, job))
             if len(pending) >= 2 * workers:
                 yield _block_result(*pending.popleft())
         while pending:
             yield _block_result(*pending.popleft())
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _block_result(future, job: _BlockJob) -> _Classified:
-    """A worker's outcome; if the pool broke (a worker died), the block is classified here instead."""
-    try:
-        return future.result()
-    except BrokenProcessPool:
-        log.warning("classify worker process died; classifying in the main process instead")
-        return classify_block(job)
+def _block_result(future: Future[_Classified] | None, job: _BlockJob) -> _Classified:
+    """A worker's outcome; with no worker (the pool broke), the block is classified in this process."""
+    if future is not None:
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            log.warning("classify worker process died; classifying its block in this process instead")
+    return classify_block(job)
 
 
 _DONE = object()
@@ -442,25 +453,6 @@ def _pieces(chunk: RawChunk, size: int) -> Iterator[RawChunk]:
             chunk.collection_crs,
             chunk.read_rejects if last else [],
         )
-
-
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_RETAIN_BYTES = 1 << 30
-
-
-@functools.cache
-def _retain_freed_memory() -> bool:
-    """Keep freed heap memory for reuse instead of handing it back to the kernel after every chunk.
-
-    Each chunk allocates and frees the same few hundred MB of arrays and geometries; by default glibc
-    returns it and the next chunk faults it back in page by page, which on small VMs costs more than the
-    work itself. Peak memory is unchanged (it is the same memory, reused). glibc only; elsewhere a no-op.
-    """
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(_M_TRIM_THRESHOLD, _RETAIN_BYTES) and libc.mallopt(_M_MMAP_THRESHOLD, 64 << 20))
-    except (OSError, AttributeError):
-        return False
 
 
 def release_freed_memory() -> None:

@@ -14,7 +14,7 @@ from geospatial_pipeline.core.geometry import encode
 from geospatial_pipeline.core.geometry.crs import outside_area_of_use, resolve_crs, transform_xy, transformer
 from geospatial_pipeline.core.geometry.kernels import oriented, star_shaped
 from geospatial_pipeline.core.geometry.measures import polygon_measures
-from geospatial_pipeline.core.geometry.shapes import POLYGONAL, TYPE_NAMES, Shapes, from_shapely
+from geospatial_pipeline.core.geometry.shapes import POLYGONAL, TYPE_NAMES, Shapes, from_shapely, ranges
 from geospatial_pipeline.core.reasons import Problems, Reason, Verdicts
 from geospatial_pipeline.core.rules import WGS84, SpatialRules
 
@@ -32,22 +32,15 @@ class SpatialResult:
     problems: Problems
     star_hits: int = 0  # geometries the star-shaped shortcut found valid without asking GEOS
 
-    def _positions(self, records: np.ndarray) -> np.ndarray:
+    def encoded(self, records: np.ndarray, with_geojson: bool) -> tuple[pa.Array, np.ndarray, list[str] | None]:
+        """WKB and bounds of the target-CRS geometry of each record (accepted, ascending) and, if asked,
+        the RFC 7946 GeoJSON of its lon/lat geometry."""
         at = np.searchsorted(self.target.index, records)
         if len(records) and not (self.target.index[np.minimum(at, len(self.target) - 1)] == records).all():
             raise KeyError("geometry outputs asked for records that were not accepted")
-        return at
-
-    def wkb_of(self, records: np.ndarray) -> pa.Array:
-        """WKB of the target-CRS geometry of each record (records accepted, ascending)."""
-        return encode.wkb(self.target.take(self._positions(records)))
-
-    def bounds_of(self, records: np.ndarray) -> np.ndarray:
-        return encode.bounds(self.target.take(self._positions(records)))
-
-    def geojson_of(self, records: np.ndarray) -> list[str]:
-        """RFC 7946 GeoJSON of the lon/lat geometry of each record."""
-        return encode.geojson(self.lonlat.take(self._positions(records)))
+        target = self.target.take(at)
+        geojson = encode.geojson(self.lonlat.take(at)) if with_geojson else None
+        return encode.wkb(target), encode.bounds(target), geojson
 
 
 def check_geometries(
@@ -69,22 +62,22 @@ def check_geometries(
     crs_verdicts = Verdicts(len(shapes), shapes.index)
     source_crs = np.full(records, "", dtype=object)
     lonlat = shapes.coords
-    source_bounds = encode.bounds(shapes)
-    lonlat_bounds = source_bounds.copy()
     names = crs_names[shapes.index].astype(str)
-    for crs_text in np.unique(names).tolist():
-        group = names == crs_text
-        crs, name = resolve_crs(crs_text)
+    groups = [(text, names == text, *resolve_crs(text)) for text in np.unique(names).tolist()]
+    offsets = shapes.vertex_offsets
+    for crs_text, group, crs, _ in groups:
+        if crs is not None and transformer(crs_text, WGS84) is not None:  # lon/lat groups (most) stay as they are
+            rows = np.flatnonzero(group)
+            vertices = ranges(offsets[rows], offsets[rows + 1])
+            lonlat = lonlat.copy() if lonlat is shapes.coords else lonlat
+            lonlat[vertices] = transform_xy(shapes.coords[vertices], crs_text, WGS84)
+    source_bounds = encode.bounds(shapes)
+    lonlat_bounds = source_bounds if lonlat is shapes.coords else encode.bounds(shapes.with_coords(lonlat))
+    for crs_text, group, crs, name in groups:
         if crs is None:
             crs_verdicts.reject(group, Reason.CRS_UNKNOWN, f"CRS {crs_text!r} is not known to PROJ: {name}")
             continue
         source_crs[shapes.index[group]] = name
-        if transformer(crs_text, WGS84) is not None:  # lon/lat groups (most batches) stay as they are
-            rows = np.flatnonzero(group)
-            in_group = np.repeat(group, np.diff(shapes.vertex_offsets))
-            lonlat = lonlat.copy() if lonlat is shapes.coords else lonlat
-            lonlat[in_group] = transform_xy(shapes.coords[in_group], crs_text, WGS84)
-            lonlat_bounds[group] = encode.bounds(shapes.take(rows).with_coords(lonlat[in_group]))
         outside, message = outside_area_of_use(source_bounds[group], lonlat_bounds[group], crs, crs_text)
         mask = np.zeros(len(shapes), dtype=bool)
         mask[np.flatnonzero(group)[outside]] = True

@@ -8,10 +8,7 @@ import numba
 import numpy as np
 import shapely
 
-from geospatial_pipeline.core import kernel_cache
 from geospatial_pipeline.core.geometry.shapes import POLYGONAL, Shapes, ranges
-
-kernel_cache.configure()  # before any kernel is defined: see kernel_cache
 
 
 @numba.njit(cache=True, nogil=True)

@@ -34,10 +34,6 @@ import numba
 import numpy as np
 from pyproj import Geod
 
-from geospatial_pipeline.core import kernel_cache
-
-kernel_cache.configure()  # before any kernel is defined: see kernel_cache
-
 GEOD = Geod(ellps="WGS84")
 A = 6378137.0
 F = 1 / 298.257223563

@@ -37,10 +37,12 @@ class Checked:
         return [r for r, _ in self.problems.get(i, [])]
 
     def target(self, i: int) -> shapely.Geometry:
-        return shapely.from_wkb(self.result.wkb_of(np.array([i]))[0].as_py())
+        wkb, _, _ = self.result.encoded(np.array([i]), with_geojson=False)
+        return shapely.from_wkb(wkb[0].as_py())
 
     def lonlat(self, i: int) -> shapely.Geometry:
-        return shapely.from_geojson(self.result.geojson_of(np.array([i]))[0])
+        _, _, geojson = self.result.encoded(np.array([i]), with_geojson=True)
+        return shapely.from_geojson(geojson[0])
 
 
 def run(items: list[tuple[object, str | None]], rules: SpatialRules | None = None) -> Checked:
