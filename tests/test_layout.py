@@ -24,6 +24,15 @@ ALLOWED = {
         "geospatial_pipeline.defs",
     ),
     "definitions": ("geospatial_pipeline.defs", "geospatial_pipeline.settings"),
+    # The export command: the published columns, the lake's keys, store and writers, and the lake from the
+    # settings as the pipeline opens it (defs.resources, imported once arguments are parsed).
+    "export": (
+        "geospatial_pipeline.core.schema",
+        "geospatial_pipeline.lake",
+        "geospatial_pipeline.settings",
+        "geospatial_pipeline.defs.resources",
+        "geospatial_pipeline.export",
+    ),
 }
 DAGSTER = ("dagster", "dagster_aws")
 AWS = ("boto3", "botocore")
