@@ -1,5 +1,6 @@
-"""Names for the numpy array types the core passes around, so a signature says which dtype it expects
-(numba's kernels and the whole-array code check nothing at run time: a wrong dtype shows up in mypy)."""
+"""Names for the numpy array types the core passes around, so a signature says which dtype it expects:
+numpy converts and numba compiles a new specialisation for whatever dtype comes, so mypy is where a wrong
+one shows."""
 
 from __future__ import annotations
 

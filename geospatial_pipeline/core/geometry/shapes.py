@@ -15,7 +15,7 @@ import numpy as np
 import shapely
 
 from geospatial_pipeline.core import scan
-from geospatial_pipeline.core.arrays import Bools, Float64s, Int8s, Int64s, Objects
+from geospatial_pipeline.core.arrays import Bools, Float64s, Int8s, Int32s, Int64s, Objects
 
 POINT, LINESTRING, POLYGON, MULTIPOINT, MULTILINESTRING, MULTIPOLYGON, COLLECTION = range(7)
 TYPE_NAMES = scan.TYPE_NAMES
@@ -173,7 +173,7 @@ def from_shapely(geometries: Objects, index: Int64s) -> Shapes:
     return Shapes.concat(blocks)
 
 
-def _layout(kind: int, index: Int64s, coords: Float64s, offsets: list[Int64s]) -> Shapes:
+def _layout(kind: int, index: Int64s, coords: Float64s, offsets: list[Int32s]) -> Shapes:
     """Shapes of one type from shapely's ragged offsets (innermost first)."""
     n = len(index)
     ones = np.arange(n + 1, dtype=np.int64)
