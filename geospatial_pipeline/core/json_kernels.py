@@ -55,10 +55,8 @@ def _utf8(buf: Bytes, i: int, end: int) -> int:
         n, lo, hi = 1, 0x80, 0xBF
     elif c == 0xE0:
         n, lo, hi = 2, 0xA0, 0xBF
-    elif 0xE1 <= c <= 0xEC or 0xEE <= c <= 0xEF:
+    elif 0xE1 <= c <= 0xEF:  # ED A0-BF: a surrogate, which Python's json reads ("surrogatepass")
         n, lo, hi = 2, 0x80, 0xBF
-    elif c == 0xED:
-        n, lo, hi = 2, 0x80, 0x9F
     elif c == 0xF0:
         n, lo, hi = 3, 0x90, 0xBF
     elif 0xF1 <= c <= 0xF3:

@@ -83,7 +83,8 @@ def test_damaged_json_is_malformed_exactly_when_python_says_so(value, data):
     ("text", "status"),
     [
         (b'{"a":"\xff"}', scan.MALFORMED),  # invalid UTF-8
-        (b'{"a":"\xed\xa0\x80"}', scan.MALFORMED),  # a surrogate encoded in UTF-8
+        (b'{"a":"\xed\xa0\x80"}', scan.OK),  # a surrogate in UTF-8: Python decodes bytes with surrogatepass
+        (b'{"a":"\xed\x80"}', scan.MALFORMED),  # a sequence cut short
         (b'{"a":"\xc3\xa9\xe2\x82\xac\xf0\x9f\x8c\xbe"}', scan.OK),
         (b'{"a":"\\ud800"}', scan.OK),  # a lone surrogate escape: Python reads it
         (b"\xef\xbb\xbf{}", scan.OK),  # a byte-order mark
@@ -179,3 +180,11 @@ def test_a_feature_collection_is_split_into_its_features(features, spelling):
         "features"
     ]
     assert json.loads(found.crs) == doc["crs"]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.binary(max_size=12), st.binary(max_size=4))
+def test_any_bytes_in_a_string_are_judged_as_python_decodes_them(inside, after):
+    """Python's json decodes bytes as UTF-8 with surrogatepass; every other invalid sequence is not JSON."""
+    text = b'{"a":"' + inside.replace(b'"', b"").replace(b"\\", b"") + b'"' + after.replace(b"}", b"") + b"}"
+    assert scanned(text).status[0] == python_verdict(text), text
