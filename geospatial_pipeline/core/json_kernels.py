@@ -290,7 +290,8 @@ def _text_equals(buf: Bytes, start: int, stop: int, escaped: bool, word: Bytes) 
 
 @numba.njit(cache=True, nogil=True)
 def _member_key(buf: Bytes, i: int, end: int, names: tuple[Bytes, ...]) -> tuple[int, int, int]:
-    """The key at buf[i]: (index after its colon, error, which of `names` it is or len(names))."""
+    """The key at buf[i]: (where its value starts, error, which of `names` it is or len(names)); the value
+    must start before `end`."""
     if i >= end or buf[i] != 0x22:
         return i, (E_EOF if i >= end else E_KEY), len(names)
     j, err, escaped = _string(buf, i, end)
@@ -304,4 +305,19 @@ def _member_key(buf: Bytes, i: int, end: int, names: tuple[Bytes, ...]) -> tuple
     j = _ws(buf, j, end)
     if j >= end or buf[j] != 0x3A:
         return j, (E_EOF if j >= end else E_COLON), which
-    return _ws(buf, j + 1, end), 0, which
+    j = _ws(buf, j + 1, end)
+    return j, (E_EOF if j >= end else 0), which
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _after_member(buf: Bytes, j: int, end: int) -> tuple[int, int, bool]:
+    """After an object member's value, ending at buf[j]: (where the next key starts, or the index after
+    the closing brace; error; the object is closed)."""
+    i = _ws(buf, j, end)
+    if i >= end:
+        return i, E_EOF, False
+    if buf[i] == 0x7D:
+        return i + 1, 0, True
+    if buf[i] != 0x2C:
+        return i, E_SEP, False
+    return _ws(buf, i + 1, end), 0, False

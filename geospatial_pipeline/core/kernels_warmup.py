@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from numba.core.dispatcher import Dispatcher
 
-from geospatial_pipeline.core import scan
+from geospatial_pipeline.core import collection, scan
 from geospatial_pipeline.core.features import parse_chunk
 from geospatial_pipeline.core.geometry import kernels, measures
 from geospatial_pipeline.core.partition import classify_chunk
@@ -52,10 +52,10 @@ def main() -> None:
     texts = sample()
     chunk = RawChunk("warmup.geojsonl", texts, list(range(1, len(texts) + 1)))
     outcome = classify_chunk(parse_chunk(chunk), PARTITION, rules, dt.datetime(2025, 1, 3, tzinfo=dt.UTC))
-    scan.collection(b'{"type":"FeatureCollection","features":[' + texts[0] + b"]}")
+    collection.read(b'{"type":"FeatureCollection","features":[' + texts[0] + b"]}")
     entry: list[Dispatcher[Callable[..., object]]] = [  # those called from Python; the rest are compiled into these
         scan._records,
-        scan._collection,
+        collection._collection,
         measures._rings,
         kernels.star_rings,
         kernels.ring_orientation,

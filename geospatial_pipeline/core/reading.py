@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeAlias
 
-from geospatial_pipeline.core import scan
+from geospatial_pipeline.core import collection
 from geospatial_pipeline.core.reasons import Reason
 
 LINE_SUFFIXES = (".geojsonl", ".geojsonseq", ".ndjson", ".jsonl")
@@ -271,7 +271,7 @@ def _collection_chunks(
         )
         yield RawChunk(key, read_rejects=[(0, body[:1024], Reason.RECORD_TOO_LARGE, message)])
         return
-    found = scan.collection(body)
+    found = collection.read(body)
     if found.error is not None:
         yield RawChunk(key, read_rejects=[(0, body[:1024], Reason.MALFORMED_JSON, found.error)])
         return

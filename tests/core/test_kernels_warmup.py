@@ -15,10 +15,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 PROGRAM = """
 import json
-from geospatial_pipeline.core import kernels_warmup, scan
+from geospatial_pipeline.core import collection, kernels_warmup, scan
 from geospatial_pipeline.core.geometry import kernels, measures
 kernels_warmup.main()
-entry = [scan._records, scan._collection, measures._rings, kernels.star_rings, kernels.ring_orientation]
+entry = [scan._records, collection._collection, measures._rings, kernels.star_rings, kernels.ring_orientation]
 print(json.dumps({"hits": sum(sum(k.stats.cache_hits.values()) for k in entry),
                   "misses": sum(sum(k.stats.cache_misses.values()) for k in entry)}))
 """

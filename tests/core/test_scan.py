@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geospatial_pipeline.core import scan
+from geospatial_pipeline.core import collection, scan
 
 
 def scanned(*texts: bytes) -> scan.Scanned:
@@ -174,7 +174,7 @@ def test_a_feature_collection_is_split_into_its_features(features, spelling):
     doc = {"crs": {"type": "name", "properties": {"name": "EPSG:3857"}}, "type": "FeatureCollection"}
     doc["features"] = features
     text = json.dumps(doc, **spelling).encode()
-    found = scan.collection(text)
+    found = collection.read(text)
     assert found.error is None and found.kind == 1
     assert [json.loads(text[s:e]) for s, e in zip(found.starts, found.ends, strict=True)] == json.loads(text)[
         "features"
