@@ -36,3 +36,4 @@ format: setup
 
 clean:
 	rm -rf lake .dagster_home
+	find geospatial_pipeline -name '*.nbi' -delete -o -name '*.nbc' -delete

@@ -28,7 +28,8 @@ ERRORS = (
     "expected an object key string",
 )
 E_EOF, E_CHAR, E_ESCAPE, E_CONTROL, E_UTF8, E_NUMBER, E_LITERAL, E_DEEP, E_EXTRA, E_COLON, E_SEP, E_KEY = range(1, 13)
-# Number kinds: the integer -0 (which Python reads as +0.0), NaN and the infinities.
+# Number kinds: the integer -0 (which Python reads as +0.0); NaN, the infinities and a float that may
+# overflow to one (the caller checks the value).
 N_PLAIN, N_NEG_ZERO_INT, N_NONFINITE = 0, 1, 2
 
 _HEX = np.full(256, -1, dtype=np.int64)
@@ -139,10 +140,12 @@ def _number(buf: Bytes, i: int, end: int) -> tuple[int, int, int]:
     if i >= end or not (0x30 <= buf[i] <= 0x39):
         return i, E_NUMBER, 0
     zero = buf[i] == 0x30
+    digits_at = i
     i += 1
     if not zero:
         while i < end and 0x30 <= buf[i] <= 0x39:
             i += 1
+    magnitude = 0 if zero else i - digits_at  # decimal digits before the point, plus the exponent
     plain_int = True
     if i < end and buf[i] == 0x2E:
         plain_int = False
@@ -154,14 +157,20 @@ def _number(buf: Bytes, i: int, end: int) -> tuple[int, int, int]:
     if i < end and (buf[i] == 0x65 or buf[i] == 0x45):
         plain_int = False
         i += 1
+        negative = i < end and buf[i] == 0x2D
         if i < end and (buf[i] == 0x2B or buf[i] == 0x2D):
             i += 1
         if i >= end or not (0x30 <= buf[i] <= 0x39):
             return i, E_NUMBER, 0
+        exponent = 0
         while i < end and 0x30 <= buf[i] <= 0x39:
+            exponent = min(exponent * 10 + (buf[i] - 0x30), 100_000)
             i += 1
+        magnitude += -exponent if negative else exponent
     if plain_int and zero and buf[start] == 0x2D:
         return i, 0, N_NEG_ZERO_INT  # Python reads the integer -0 as 0, so its double is +0.0
+    if not plain_int and magnitude > 300:
+        return i, 0, N_NONFINITE  # may pass the largest double (1.8e308): Python reads it as inf
     return i, 0, N_PLAIN
 
 

@@ -420,6 +420,8 @@ CASES = {
     "data nested 300 deep": (_feature({"data": json.loads('{"a":' * 300 + "1" + "}" * 300)}), Reason.DATA_NOT_OBJECT),
     "data lone surrogate": (_feature({"data": {"x": "\ud800"}}), Reason.DATA_NOT_OBJECT),
     "data NaN": (_feature({"data": {"x": float("nan")}}), Reason.DATA_NOT_OBJECT),
+    "data 1e400": (_feature({"data": {"x": 1.5}}).replace(b"1.5", b"1e400"), Reason.DATA_NOT_OBJECT),
+    "data 1e300 is fine": (_feature({"data": {"x": 1.5}}).replace(b"1.5", b"1e300"), None),
     "geometry nested 300 deep": (_feature(geometry=json.loads("[" * 300 + "]" * 300)), Reason.GEOMETRY_UNPARSEABLE),
     "geometry nested 1000 deep": (_nested_geometry(1000), Reason.GEOMETRY_UNPARSEABLE),
     "geometry nested 1100 deep": (_nested_geometry(1100), Reason.MALFORMED_JSON),
