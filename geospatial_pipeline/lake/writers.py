@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyproj import CRS
 
-from geospatial_pipeline.core.lateness import iso_utc, iso_utc_texts
+from geospatial_pipeline.core.lateness import iso_utc_texts
 from geospatial_pipeline.core.schema import FEW_VALUES, FIELD_SCHEMA
 from geospatial_pipeline.lake import keys
 from geospatial_pipeline.lake.store import ObjectInfo, ObjectStore, StagedWriter
@@ -277,13 +277,6 @@ def _hilbert(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return d
 
 
-def late_text(field_id: str, intended: dt.date, arrival: dt.datetime, detected_in: dt.date) -> str:
-    """The text object of one late field (late_texts for a single row)."""
-    one = [pa.array([v], pa.string()) for v in (intended.isoformat(), iso_utc(arrival), detected_in.isoformat())]
-    text: str = late_texts(pa.array([field_id], pa.string()), *one)[0].as_py()
-    return text
-
-
 def late_texts(field_ids: pa.Array, intended: pa.Array, arrival: pa.Array, detected_in: pa.Array) -> pa.Array:
     """The text objects of late fields, a column at a time (dates and instants already as ISO text)."""
     return pc.binary_join_element_wise(
@@ -379,10 +372,6 @@ _FEATURE_VALUES = (
 )
 # Every column the two objects are made from (not the WKB geometry, the larger half of a late row).
 LATE_OBJECT_COLUMNS = [*_FEATURE_VALUES, "processing_date", "arrival_time", "detected_in"]
-
-
-def write_lines(store: ObjectStore, key: str, lines_path: Path, content_type: str) -> ObjectInfo:
-    return store.put_file(key, lines_path, content_type)
 
 
 def write_manifest(store: ObjectStore, partition: dt.date, manifest: dict[str, Any]) -> ObjectInfo:

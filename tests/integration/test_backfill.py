@@ -19,8 +19,8 @@ from dagster import AssetKey, build_sensor_context
 from geospatial_pipeline.definitions import build_definitions
 from geospatial_pipeline.defs.sensors import SENSOR_NAME, TRIGGER_TAG
 from geospatial_pipeline.lake import keys
-from geospatial_pipeline.lake.writers import late_text
 from geospatial_pipeline.settings import load_settings
+from tests.lake.test_writers import late_text
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 D1, D2, D3 = "2025-01-01", "2025-01-02", "2025-01-03"

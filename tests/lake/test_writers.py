@@ -24,7 +24,7 @@ from geospatial_pipeline.core.schema import LATE_SCHEMA
 from geospatial_pipeline.lake import keys, writers
 from geospatial_pipeline.lake.publish import run_partition
 from geospatial_pipeline.lake.store import LocalStore
-from geospatial_pipeline.lake.writers import late_object_jobs, late_text, write_geoparquet, write_manifest
+from geospatial_pipeline.lake.writers import late_object_jobs, late_texts, write_geoparquet, write_manifest
 from geospatial_pipeline.settings import PipelineSettings
 
 # Field ids as the identity rules let them through: anything printable without a path separator.
@@ -43,6 +43,12 @@ ROWS = st.lists(
     max_size=30,
     unique_by=lambda r: r[0],
 )
+
+
+def late_text(field_id: str, intended: dt.date, arrival: dt.datetime, detected_in: dt.date) -> str:
+    """The text object of one late field, as the writer makes it for a column of them."""
+    one = [pa.array([v], pa.string()) for v in (intended.isoformat(), iso_utc(arrival), detected_in.isoformat())]
+    return late_texts(pa.array([field_id], pa.string()), *one)[0].as_py()
 
 
 def _late_table(rows) -> pa.Table:
