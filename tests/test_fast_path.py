@@ -25,7 +25,6 @@ from geospatial_pipeline.core.spatial import (
     check_parsed_geometries,
     flatten_polygons,
     geodesic_area_perimeter,
-    transform,
 )
 
 GEOD = Geod(ellps="WGS84")
@@ -143,11 +142,9 @@ def test_measures_agree_with_pyproj_geod():
     area, perimeter = geodesic_area_perimeter(shapes)
     expected = np.array([GEOD.geometry_area_perimeter(s) for s in shapes])
     np.testing.assert_allclose(perimeter, expected[:, 1], rtol=1e-9)
-    # Area is planar in the equal-area projection, as before (pyproj's +proj=cea did the same).
-    cea = np.abs(shapely.area(transform(shapes, "EPSG:4326", "+proj=cea +ellps=WGS84 +units=m +no_defs")))
-    np.testing.assert_allclose(area, cea, rtol=1e-9)
-    mid_latitudes = np.abs(shapely.get_y(shapely.centroid(shapes))) < 60
-    np.testing.assert_allclose(area[mid_latitudes], np.abs(expected[mid_latitudes, 0]), rtol=1e-4)
+    # The geodesic polygon's area, as GeographicLib computes it (these fields are large enough for Geod's own
+    # rounding, about 1e-5 m², not to count).
+    np.testing.assert_allclose(area, np.abs(expected[:, 0]), rtol=1e-7)
 
 
 GOOD = {"field_id": "F-1", "arrival_time": "2025-01-02T05:00:00Z", "processing_date": "2025-01-02"}

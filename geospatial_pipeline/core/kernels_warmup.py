@@ -12,9 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from geospatial_pipeline.core import coordinates_text, ring_kernels
-from geospatial_pipeline.core.partition import Rules, classify_chunk
+from geospatial_pipeline.core import coordinates_text, measures, ring_kernels
+from geospatial_pipeline.core.partition import classify_chunk
 from geospatial_pipeline.core.reading import RawChunk, parse_chunk
+from geospatial_pipeline.core.rules import Rules
 
 PARTITION = dt.date(2025, 1, 2)
 RING = [[14.0, 46.0], [14.01, 46.0], [14.01, 46.01], [14.0, 46.01], [14.0, 46.0]]
@@ -49,7 +50,7 @@ def main() -> None:
     kernels = [  # those called from Python; the rest are compiled into these
         coordinates_text._read,
         coordinates_text._find_spans,
-        ring_kernels.ring_measures,
+        measures._rings,
         ring_kernels.star_rings,
         ring_kernels.ring_orientation,
     ]

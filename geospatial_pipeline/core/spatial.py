@@ -1,7 +1,6 @@
 """Geometry parsing, checks, reprojection and geodesic measures, vectorised with Shapely 2 and pyproj.
 
-Every function takes whole arrays. The only per-record Python left is for the rare geometries that cross
-the antimeridian, whose geodesic measures need pyproj.Geod's ring-by-ring path.
+Every function takes whole arrays.
 """
 
 from __future__ import annotations
@@ -15,17 +14,14 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import shapely
-from pyproj import CRS, Geod, Transformer
+from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
 from geospatial_pipeline.core import coordinates_text, ring_kernels
+from geospatial_pipeline.core.measures import polygon_measures
 from geospatial_pipeline.core.records import Reason
 from geospatial_pipeline.core.rules import WGS84, SpatialRules
 
-GEOD = Geod(ellps="WGS84")
-# Cylindrical equal-area on the WGS84 ellipsoid: planar area there equals ellipsoidal area, so area is
-# one vectorised shapely call instead of a Geod call per ring (agrees with Geod to ~1e-6 on fields).
-_EQUAL_AREA = "+proj=cea +ellps=WGS84 +units=m +no_defs"
 # UTM and other projected CRSs are routinely used a little past their zone; beyond this it's a label error.
 AREA_OF_USE_MARGIN_DEG = 2.0
 
@@ -375,60 +371,21 @@ def _area_of_use_verdict(b: np.ndarray, crs: CRS, label: str) -> tuple[np.ndarra
 
 
 def geodesic_area_perimeter(lonlat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Ellipsoidal area (m²) and geodesic perimeter (m, holes included) of lon/lat polygons."""
+    """Geodesic area (m²) and perimeter (m, holes included) of lon/lat geometries (measures.py)."""
     n = len(lonlat)
-    area = np.zeros(n)
-    perimeter = np.zeros(n)
     if n == 0:
-        return area, perimeter
-    bounds = shapely.bounds(lonlat)
-    crosses = (bounds[:, 2] - bounds[:, 0]) > 180.0  # the antimeridian: planar tricks break there
-    simple = np.flatnonzero(~crosses)
+        return np.zeros(0), np.zeros(0)
     # Rings of every polygon part (get_rings reads Polygons only), each tagged with its geometry; the first
     # ring of a part is its exterior. Lines and points have no rings: no area, no perimeter.
-    parts, part_owner = shapely.get_parts(lonlat[simple], return_index=True)
+    parts, part_owner = shapely.get_parts(lonlat, return_index=True)
     ring_geoms, ring_part = shapely.get_rings(parts, return_index=True)
-    if len(ring_geoms):
-        coords, ring_idx = shapely.get_coordinates(ring_geoms, return_index=True)
-        ring_offsets = np.concatenate([[0], np.cumsum(np.bincount(ring_idx, minlength=len(ring_geoms)))])
-        exterior = np.ones(len(ring_geoms), dtype=bool)
-        exterior[1:] = ring_part[1:] != ring_part[:-1]
-        a, p = rings_area_perimeter(coords, ring_offsets, exterior, part_owner[ring_part], len(simple))
-        area[simple], perimeter[simple] = a, p
-    for i in np.flatnonzero(crosses):
-        a, p = GEOD.geometry_area_perimeter(lonlat[i])
-        area[i], perimeter[i] = abs(a), p
-    return area, perimeter
-
-
-# WGS84 ellipsoid, for the vectorised measures below.
-_A = 6378137.0
-_F = 1 / 298.257223563
-_E2 = _F * (2 - _F)
-_E = float(np.sqrt(_E2))
-# Segments longer than this (chord, metres) go to pyproj.Geod; below it the chord formula is within 1e-9.
-CHORD_LIMIT_M = 10_000.0
-
-
-def rings_area_perimeter(
-    lonlat: np.ndarray, ring_offsets: np.ndarray, exterior: np.ndarray, ring_owner: np.ndarray, n: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Area (m²) and perimeter (m) of n geometries given as closed lon/lat rings.
-
-    Area: the shoelace formula in the cylindrical equal-area projection of the WGS84 ellipsoid (exteriors
-    minus holes, as GEOS measures polygons; what pyproj's +proj=cea gives, without the per-point calls).
-    Perimeter: each segment's ellipsoidal chord (ECEF) plus the arc correction c³/24R², which is within
-    ~1e-9 of pyproj.Geod's geodesic for segments up to 10 km; longer segments use Geod itself. Rings must
-    not cross the antimeridian. The loop over rings is compiled (ring_kernels).
-    """
-    ring_area, ring_length, far, far_ring = ring_kernels.measures(lonlat, ring_offsets, _A, _E2, _E, CHORD_LIMIT_M)
-    if len(far):
-        _, _, dist = GEOD.inv(lonlat[far, 0], lonlat[far, 1], lonlat[far + 1, 0], lonlat[far + 1, 1])
-        ring_length += np.bincount(far_ring, weights=dist, minlength=len(ring_length))
-    ring_area = np.abs(ring_area)
-    area = np.abs(np.bincount(ring_owner, weights=np.where(exterior, ring_area, -ring_area), minlength=n))
-    perimeter = np.bincount(ring_owner, weights=ring_length, minlength=n)
-    return area, perimeter
+    if not len(ring_geoms):
+        return np.zeros(n), np.zeros(n)
+    coords, ring_idx = shapely.get_coordinates(ring_geoms, return_index=True)
+    ring_offsets = np.concatenate([[0], np.cumsum(np.bincount(ring_idx, minlength=len(ring_geoms)))])
+    exterior = np.ones(len(ring_geoms), dtype=bool)
+    exterior[1:] = ring_part[1:] != ring_part[:-1]
+    return polygon_measures(coords, ring_offsets, exterior, part_owner[ring_part], n)
 
 
 # --- The array lane: plain Polygons and MultiPolygons, decoded straight into flat coordinate arrays. ---
@@ -1021,14 +978,7 @@ def _check_ragged(rg: RaggedPolygons, crs_names: np.ndarray, rules: SpatialRules
     result.lonlat = RaggedPolygons(accepted, sub.multi, oriented, sub.ring_offsets, sub.part_offsets, sub.geom_offsets)
 
     ring_owner = np.repeat(np.repeat(np.arange(len(sub)), np.diff(sub.geom_offsets)), np.diff(sub.part_offsets))
-    area, perimeter = rings_area_perimeter(oriented, sub.ring_offsets, exterior, ring_owner, len(sub))
-    crosses = np.flatnonzero((b[:, 2] - b[:, 0]) > 180.0)
-    if len(crosses):  # the antimeridian: Geod's ring-by-ring path, as in geodesic_area_perimeter
-        verts = _ranges(sub.vertex_offsets[crosses], sub.vertex_offsets[crosses + 1])
-        shapes = sub.take(crosses).shapes(oriented[verts])
-        for k, shape in zip(crosses, shapes, strict=True):
-            a, p = GEOD.geometry_area_perimeter(shape)
-            area[k], perimeter[k] = abs(a), p
+    area, perimeter = polygon_measures(oriented, sub.ring_offsets, exterior, ring_owner, len(sub))
     result.area_ha[accepted] = area / 10_000.0
     result.perimeter_m[accepted] = perimeter
     return result

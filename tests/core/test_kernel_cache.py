@@ -18,9 +18,9 @@ from geospatial_pipeline.core import kernel_cache
 if sys.argv[3] == "read-only":
     kernel_cache._writable = lambda folder: False  # as in the image, where the virtualenv is read-only
 folder = kernel_cache.configure(Path(sys.argv[1]), Path(sys.argv[2]))
-from geospatial_pipeline.core import coordinates_text, kernels_warmup, ring_kernels
+from geospatial_pipeline.core import coordinates_text, kernels_warmup, measures, ring_kernels
 kernels_warmup.main()
-entry = [coordinates_text._read, coordinates_text._find_spans, ring_kernels.ring_measures,
+entry = [coordinates_text._read, coordinates_text._find_spans, measures._rings,
          ring_kernels.star_rings, ring_kernels.ring_orientation]
 print(json.dumps({"folder": folder,
                   "hits": sum(sum(k.stats.cache_hits.values()) for k in entry),
