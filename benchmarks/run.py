@@ -28,6 +28,7 @@ import datetime as dt
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,10 +41,12 @@ from benchmarks.report import notes, table, targets
 from benchmarks.steps import REPO, SCRATCH_ENV, median_run
 
 DEFAULT_CACHE = Path(__file__).resolve().parent / "out"
+LOADS: list[float] = []  # the 1-minute load average as each step started and at the end
 
 
 def run_child(kind: str, **params) -> dict:
     """One step in a fresh process (steps.py); its JSON line back."""
+    LOADS.append(os.getloadavg()[0])
     env = dict(os.environ, PYTHONPATH=str(REPO), AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
     env.pop("AWS_PROFILE", None)
     proc = subprocess.run(
@@ -189,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     sizes = [(args.large_records, True), (args.memory_records, False)] if args.large else [(args.records, True)]
     args.cache.mkdir(parents=True, exist_ok=True)
-    started, load_before = time.perf_counter(), os.getloadavg()[0]
+    started = time.perf_counter()
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:  # every step's files, removed at the end
         os.environ[SCRATCH_ENV] = scratch
@@ -200,8 +203,13 @@ def main(argv: list[str] | None = None) -> int:
                 result["memory_only"] = not baselines
                 results.append(result)
     print(f"Machine: {machine()}")
-    # Other work on the machine inflates every time here; the 1-minute load average shows how much there was.
-    print(f"Load average (1 min): {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
+    # Other work on the machine inflates every time here; the 1-minute load average as each step started
+    # shows how much there was (this benchmark itself keeps it near 1-2 on two cores).
+    LOADS.append(os.getloadavg()[0])
+    print(
+        f"Load average (1 min) as the steps started: median {statistics.median(LOADS):.1f}, "
+        f"highest {max(LOADS):.1f} over {len(LOADS)} readings"
+    )
     print(
         f"Batches: seeded (seed {args.seed}) {', '.join(b.name for b in batches)}, partition {PARTITION}; "
         f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
@@ -216,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     print(targets(results, skipped))
     print(f"\n(benchmark took {time.perf_counter() - started:.0f} s)")
     if args.json:
-        payload = {"machine": machine(), "skipped": skipped, "results": results}
+        payload = {"machine": machine(), "loads": LOADS, "skipped": skipped, "results": results}
         args.json.write_text(json.dumps(payload, indent=1, default=str))
     return 0
 
