@@ -1,5 +1,8 @@
-# Two entry points for a newcomer (see README): `make demo` and `make test`.
-.PHONY: demo test dev bench lint setup clean
+# Two entry points for a newcomer (see README): `make demo` and `make test`. Contributors: CONTRIBUTING.md.
+.PHONY: demo test dev bench lint format setup clean
+
+# What ruff checks and formats; mypy reads its settings (strict on core/ and lake/) from pyproject.toml.
+LINT_PATHS = geospatial_pipeline tests benchmarks scripts fixtures
 
 setup:
 	@scripts/bootstrap
@@ -19,8 +22,17 @@ dev: setup
 bench: setup
 	@.venv/bin/python -m benchmarks.run $(ARGS)
 
+# All three run, whichever fails; the target fails if any did. .ci/run and .pre-commit-config.yaml run the same.
 lint: setup
-	@.venv/bin/ruff check geospatial_pipeline tests benchmarks scripts
+	@status=0; \
+	echo "ruff check"; .venv/bin/ruff check $(LINT_PATHS) || status=1; \
+	echo "ruff format --check"; .venv/bin/ruff format --check $(LINT_PATHS) || status=1; \
+	echo "mypy"; .venv/bin/mypy geospatial_pipeline || status=1; \
+	exit $$status
+
+# Rewrites files: formats them and applies ruff's safe fixes.
+format: setup
+	@.venv/bin/ruff format $(LINT_PATHS) && .venv/bin/ruff check --fix $(LINT_PATHS)
 
 clean:
 	rm -rf lake .dagster_home

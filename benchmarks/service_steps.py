@@ -23,8 +23,9 @@ def child_s3(p: dict) -> dict:
     """Late objects PUT to moto's server on 127.0.0.1 (its own process), one at a time and pooled."""
     import psutil
     import pyarrow.parquet as pq
+    from dagster_aws.s3 import S3Resource
 
-    from geospatial_pipeline.defs.resources import PipelineS3Resource
+    from geospatial_pipeline.defs.resources import LakeResource
     from geospatial_pipeline.lake.store import S3Store
     from geospatial_pipeline.lake.writers import write_late_objects
 
@@ -48,15 +49,17 @@ def child_s3(p: dict) -> dict:
                 break
         else:
             raise RuntimeError("moto server did not start")
-        client = PipelineS3Resource(
-            endpoint_url=f"http://127.0.0.1:{port}",
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            max_attempts=8,
+        client = LakeResource(
+            s3=S3Resource(
+                endpoint_url=f"http://127.0.0.1:{port}",
+                region_name="us-east-1",
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+                max_attempts=8,
+            ),
             retry_mode="standard",
             max_pool_connections=p["concurrency"],
-        ).get_client()
+        ).s3_client()
         client.create_bucket(Bucket="bench")
         rows = pq.read_table(p["sample"])
         runs: dict[str, list[dict]] = {"sequential": [], "pooled": []}

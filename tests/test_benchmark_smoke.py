@@ -58,7 +58,9 @@ def test_benchmark_prints_every_batch_with_its_floor_and_targets(tmp_path):
     )
     out = proc.stdout
     assert out.startswith("Machine: ")
-    assert re.search(r"Load average \(1 min\) as the steps started: median [\d.]+, highest [\d.]+ over \d+ readings", out)
+    assert re.search(
+        r"Load average \(1 min\) as the steps started: median [\d.]+, highest [\d.]+ over \d+ readings", out
+    )
     rows = [cells(line) for line in out.splitlines() if line.startswith("| ") and len(cells(line)) == 10]
     assert rows[0][:3] == ["batch", "run", "records"]
     body = rows[1:]

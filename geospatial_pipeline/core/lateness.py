@@ -7,6 +7,8 @@ from enum import IntEnum
 
 import numpy as np
 
+from geospatial_pipeline.core.arrays import Datetimes, Int8s, Int64s, Strs
+
 
 class Timing(IntEnum):
     ON_TIME = 0
@@ -14,17 +16,18 @@ class Timing(IntEnum):
     FUTURE = 2  # intended for a partition after the one being processed: rejected
 
 
-def window_closes(intended: np.ndarray, window: dt.timedelta) -> np.ndarray:
+def window_closes(intended: Datetimes, window: dt.timedelta) -> Datetimes:
     """The last on-time instant for each intended date (the boundary itself is on time)."""
-    return intended.astype("datetime64[us]") + np.timedelta64(int(window.total_seconds() * 1_000_000), "us")
+    starts: Datetimes = intended.astype("datetime64[us]")
+    return starts + np.timedelta64(int(window.total_seconds() * 1_000_000), "us")
 
 
 def classify_timing(
-    intended: np.ndarray,
-    arrival: np.ndarray,
+    intended: Datetimes,
+    arrival: Datetimes,
     partition: dt.date,
     window: dt.timedelta,
-) -> np.ndarray:
+) -> Int8s:
     """With D the intended date and P the partition: on time iff D == P and arrival <= D 00:00 UTC + window.
 
     D < P, or D == P after the window, is late; D > P is FUTURE. `intended` is datetime64[D],
@@ -51,7 +54,7 @@ def iso_utc(value: dt.datetime) -> str:
     )
 
 
-def iso_utc_texts(micros: np.ndarray) -> np.ndarray:
+def iso_utc_texts(micros: Int64s | Datetimes) -> Strs:
     """iso_utc for a column of UTC instants (int64 microseconds since the epoch, or datetime64[us])."""
     instants = np.asarray(micros).astype("datetime64[us]")
     whole = np.char.add(np.datetime_as_string(instants, unit="s"), "Z").astype("U32")  # room for the fraction

@@ -1,51 +1,104 @@
-"""What a raw field record must look like, and the reason codes for the ones that don't."""
+"""What a field record's `properties` must hold, validated by Pydantic from the JSON text itself.
+
+The model's rules are pydantic-core's own (patterns, lengths, ISO 8601 parsing), so `validate_json` runs
+without a Python call per record; the few rules that need a whole column (a UTC instant that leaves the
+calendar, an id longer than 200 bytes in UTF-8, NaN inside `data`) are applied to the columns after it.
+Text Pydantic's parser refuses but Python's `json` reads (lone surrogate escapes, nesting past Pydantic's
+limit) is decoded by `json` and validated by the same model, so it fails on the rule it breaks.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
-import re
-from enum import StrEnum
+from dataclasses import dataclass
 from typing import Annotated, Any
 
+import numpy as np
 import orjson
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, TypeAdapter, ValidationError
+from pydantic_core import core_schema as cs
+
+from geospatial_pipeline.core.arrays import Bools, Datetimes, Objects
+from geospatial_pipeline.core.reasons import Problems, Reason
 
 FIELD_ID_MAX_CHARS = 128
 FIELD_ID_MAX_BYTES = 200
+CRS_MAX_CHARS = 512
+
+# A key segment: no '/', '\', control or line-separator characters, not '.' or '..', no whitespace at either
+# end (Rust regex: class intersections, no look-around).
+_ANY = r"[^/\\\x00-\x1f\x7f\u{2028}\u{2029}]"
+_EDGE = rf"[{_ANY}&&\S]"
+_EDGE_NOT_DOT = rf"[{_ANY}&&\S&&[^.]]"
+_FIELD_ID_PATTERN = rf"^(?:{_EDGE_NOT_DOT}|{_EDGE_NOT_DOT}{_EDGE}|\.{_EDGE_NOT_DOT}|{_EDGE}{_ANY}+{_EDGE})$"
+_FIELD_ID_RULE = (
+    f"must be 1-{FIELD_ID_MAX_CHARS} characters without '/', '\\' or control characters, "
+    "not '.' or '..', without whitespace at either end"
+)
 
 
-class Reason(StrEnum):
-    """Machine-readable reason codes for quarantined records. Values are part of the data contract."""
-
-    MALFORMED_JSON = "malformed_json"
-    NOT_A_FEATURE = "not_a_feature"
-    RECORD_TOO_LARGE = "record_too_large"
-    FILE_UNREADABLE = "file_unreadable"
-    UNSUPPORTED_FILE = "unsupported_file"
-    INVALID_FIELD_ID = "invalid_field_id"
-    INVALID_ARRIVAL_TIME = "invalid_arrival_time"
-    INVALID_PROCESSING_DATE = "invalid_processing_date"
-    INVALID_CRS_PROPERTY = "invalid_crs_property"
-    DATA_NOT_OBJECT = "data_not_object"
-    ARRIVAL_BEFORE_INTENDED_DATE = "arrival_before_intended_date"
-    ARRIVAL_IN_FUTURE = "arrival_in_future"
-    FUTURE_PARTITION = "future_partition"
-    BEFORE_PARTITION_START = "before_partition_start"
-    GEOMETRY_MISSING = "geometry_missing"
-    GEOMETRY_UNPARSEABLE = "geometry_unparseable"
-    GEOMETRY_EMPTY = "geometry_empty"
-    GEOMETRY_NON_FINITE = "geometry_non_finite"
-    GEOMETRY_NOT_2D = "geometry_not_2d"
-    TOO_MANY_VERTICES = "too_many_vertices"
-    GEOMETRY_TYPE_NOT_ALLOWED = "geometry_type_not_allowed"
-    GEOMETRY_INVALID = "geometry_invalid"
-    CRS_UNKNOWN = "crs_unknown"
-    OUTSIDE_CRS_AREA_OF_USE = "outside_crs_area_of_use"
-    OUTSIDE_BOUNDS = "outside_bounds"
+def _custom(schema: cs.CoreSchema, kind: str, message: str) -> cs.CoreSchema:
+    return cs.custom_error_schema(schema, custom_error_type=kind, custom_error_message=message)
 
 
-# Which Pydantic field maps to which reason code when it fails.
+class _FieldId:
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> cs.CoreSchema:
+        text = cs.str_schema(min_length=1, max_length=FIELD_ID_MAX_CHARS, pattern=_FIELD_ID_PATTERN, strict=True)
+        return _custom(text, "field_id", _FIELD_ID_RULE)
+
+
+# Text that starts as an ISO 8601 date does: Pydantic alone would read "1700000000" as a Unix time.
+_ISO_START = r"^\d{4}-\d\d-\d\d"
+
+
+def _iso_string(what: str) -> cs.CoreSchema:
+    return _custom(cs.str_schema(pattern=_ISO_START, strict=True), "iso_8601", f"must be an ISO 8601 {what} string")
+
+
+class _Instant:
+    """An ISO 8601 date and time; naive means UTC (converted to UTC with the columns)."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> cs.CoreSchema:
+        return cs.chain_schema([_iso_string("date and time"), cs.datetime_schema()])
+
+
+class _IntendedDate:
+    """A date (2025-01-02 or the basic 20250102), or a date and time whose UTC day is meant."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> cs.CoreSchema:
+        day = cs.chain_schema([cs.str_schema(pattern=r"^\d{4}-\d\d-\d\d$", strict=True), cs.date_schema()])
+        basic = cs.chain_schema(
+            [cs.str_schema(pattern=r"^\d{8}$", strict=True), cs.no_info_plain_validator_function(dt.date.fromisoformat)]
+        )
+        instant = cs.chain_schema([_iso_string("date"), cs.datetime_schema()])
+        return cs.union_schema(
+            [day, basic, instant],
+            mode="left_to_right",
+            custom_error_type="iso_8601_date",
+            custom_error_message="must be an ISO 8601 date, or date and time",
+        )
+
+
+class FieldProperties(BaseModel):
+    """The `properties` member of one raw field Feature."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    field_id: Annotated[str, _FieldId]
+    arrival_time: Annotated[dt.datetime, _Instant]
+    processing_date: Annotated[dt.date | dt.datetime, _IntendedDate]
+    crs: Annotated[str, Field(min_length=1, max_length=CRS_MAX_CHARS, strict=True)] | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+_MODEL = TypeAdapter(FieldProperties)
 _FIELD_REASONS = {
     "field_id": Reason.INVALID_FIELD_ID,
     "arrival_time": Reason.INVALID_ARRIVAL_TIME,
@@ -53,63 +106,135 @@ _FIELD_REASONS = {
     "crs": Reason.INVALID_CRS_PROPERTY,
     "data": Reason.DATA_NOT_OBJECT,
 }
+_FIRST_US = -62135596800_000_000  # 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z, in µs since 1970
+_LAST_US = 253402300799_999_999
 
 
-_UNSAFE_CHARS = re.compile(r"[/\\\x00-\x1f\x7f\u2028\u2029]")
+@dataclass
+class PropertyColumns:
+    """Validated properties as columns (position k: the k-th text); rows not `valid` have `problems`."""
+
+    valid: Bools
+    field_id: pa.Array  # string, null where not valid
+    intended: Datetimes  # datetime64[D]
+    arrival: Datetimes  # datetime64[us], UTC
+    data: pa.Array  # JSON text of `data`, keys sorted; null where not valid
+    crs: Objects  # the `crs` property of valid rows (str), else None
+    problems: Problems
 
 
-def _safe_key_segment(value: str) -> str:
-    """A field id becomes an object-key segment: it must never name another folder."""
-    if _UNSAFE_CHARS.search(value):
-        raise ValueError("must not contain '/', '\\' or control characters")
-    if value in (".", "..") or value != value.strip():
-        raise ValueError("must not be '.', '..' or carry leading/trailing whitespace")
-    if len(value.encode("utf-8")) > FIELD_ID_MAX_BYTES:
-        raise ValueError(f"must be at most {FIELD_ID_MAX_BYTES} bytes in UTF-8")
-    return value
+def property_columns(texts: list[bytes], nonfinite: Bools) -> PropertyColumns:
+    """Validate each `properties` JSON text; `nonfinite` marks texts holding NaN or Infinity."""
+    n = len(texts)
+    models: list[FieldProperties | None] = [None] * n
+    problems: Problems = {}
+    validate = _MODEL.validate_json
+    for k, text in enumerate(texts):
+        try:
+            models[k] = validate(text)
+        except ValidationError as exc:
+            models[k] = _validate_decoded(k, text, exc, problems)
+    for k in np.flatnonzero(nonfinite).tolist():
+        model = models[k]
+        if model is not None and _has_nan(model.data):
+            problems[k] = [
+                (Reason.DATA_NOT_OBJECT, "properties.data: contains NaN or Infinity, which JSON cannot hold")
+            ]
+            models[k] = None
+    return _columns(models, problems)
 
 
-_NUMERIC = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+def _validate_decoded(k: int, text: bytes, exc: ValidationError, problems: Problems) -> FieldProperties | None:
+    """A text Pydantic's parser refused as JSON is decoded by Python's json and validated again."""
+    if any(e["type"] == "json_invalid" for e in exc.errors()):
+        try:
+            return _MODEL.validate_python(json.loads(text))
+        except ValidationError as again:
+            exc = again
+        except (ValueError, RecursionError) as error:
+            problems[k] = [(Reason.NOT_A_FEATURE, f"properties: not readable JSON: {error}")]
+            return None
+    problems[k] = _reasons(exc)
+    return None
 
 
-def _string_only(value: Any) -> Any:
-    # Pydantic reads numbers, and numeric strings, as Unix times; the contract says ISO 8601 text.
-    if not isinstance(value, str):
-        raise ValueError(f"must be an ISO 8601 string, got {type(value).__name__}")
-    if _NUMERIC.fullmatch(value):
-        raise ValueError(f"must be an ISO 8601 date or time, not a number: {value[:40]!r}")
-    return value
+def _reasons(exc: ValidationError) -> list[tuple[Reason, str]]:
+    out = []
+    for err in exc.errors(include_url=False):
+        field = str(err["loc"][0]) if err["loc"] else ""
+        reason = _FIELD_REASONS.get(field, Reason.NOT_A_FEATURE)
+        out.append((reason, f"properties.{field}: {err['msg']}" if field else f"properties: {err['msg']}"))
+    return out
 
 
-def _to_utc(value: dt.datetime) -> dt.datetime:
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    try:
-        return value.astimezone(dt.UTC)
-    except OverflowError:  # e.g. 9999-12-31T23:00-05:00 lies past the last representable UTC instant
-        raise ValueError("lies outside the representable range once converted to UTC") from None
-
-
-def _intended_date(value: Any) -> dt.date:
-    """`processing_date` is a date, or a datetime whose UTC calendar day is the partition."""
-    if isinstance(value, str) and len(value) in (8, 10) and value[:4].isdigit():
-        return dt.date.fromisoformat(value)  # 2025-01-02, or ISO 8601's basic form 20250102
-    text = _string_only(value)
-    return _to_utc(_DATETIME.validate_python(text)).date()
-
-
-_DATETIME = TypeAdapter(dt.datetime)
-
-
-def _json_object(value: dict[str, Any]) -> dict[str, Any]:
-    """`data` is published as JSON text: it must survive encoding (depth, lone surrogates, NaN)."""
-    try:
-        orjson.dumps(value)
-    except orjson.JSONEncodeError as exc:
-        raise ValueError(f"cannot be stored as JSON: {exc}") from None
-    if _has_nan(value):
-        raise ValueError("contains NaN or Infinity, which JSON cannot hold")
-    return value
+def _columns(models: list[FieldProperties | None], problems: Problems) -> PropertyColumns:
+    n = len(models)
+    rows = [k for k, m in enumerate(models) if m is not None]
+    good = [m for m in models if m is not None]
+    ids = pa.array([m.field_id for m in good], pa.string())
+    arrival = pa.array([m.arrival_time for m in good], pa.timestamp("us", tz="UTC")).cast(pa.int64())
+    arrival_us = arrival.to_numpy(zero_copy_only=False)
+    days = [m.processing_date for m in good]
+    instants = [k for k, d in enumerate(days) if type(d) is not dt.date]  # a date and time: its UTC day
+    for k in instants:
+        days[k] = dt.date(1970, 1, 1)
+    intended = pa.array(days, pa.date32()).cast(pa.int32()).to_numpy(zero_copy_only=False).astype("datetime64[D]")
+    intended_ok = np.ones(len(good), dtype=bool)
+    if instants:
+        at = pa.array([good[k].processing_date for k in instants], pa.timestamp("us", tz="UTC"))
+        at_us = at.cast(pa.int64()).to_numpy(zero_copy_only=False)
+        intended[instants] = (at_us // 86_400_000_000).astype("datetime64[D]")
+        intended_ok[instants] = (at_us >= _FIRST_US) & (at_us <= _LAST_US)
+    data: list[bytes | None] = []
+    for k, m in zip(rows, good, strict=True):
+        try:
+            data.append(orjson.dumps(m.data, option=orjson.OPT_SORT_KEYS))
+        except orjson.JSONEncodeError as error:
+            problems[k] = [(Reason.DATA_NOT_OBJECT, f"properties.data: cannot be stored as JSON: {error}")]
+            data.append(None)
+    late_checks = (
+        (
+            pc.greater(pc.binary_length(ids.cast(pa.binary())), FIELD_ID_MAX_BYTES).to_numpy(zero_copy_only=False),
+            Reason.INVALID_FIELD_ID,
+            f"properties.field_id: must be at most {FIELD_ID_MAX_BYTES} bytes in UTF-8",
+        ),
+        (
+            (arrival_us < _FIRST_US) | (arrival_us > _LAST_US),
+            Reason.INVALID_ARRIVAL_TIME,
+            "properties.arrival_time: lies outside the representable range once converted to UTC",
+        ),
+        (
+            ~intended_ok,
+            Reason.INVALID_PROCESSING_DATE,
+            "properties.processing_date: lies outside the representable range once converted to UTC",
+        ),
+    )
+    for mask, reason, message in late_checks:
+        for j in np.flatnonzero(mask).tolist():
+            problems.setdefault(rows[j], []).append((reason, message))
+    valid = np.zeros(n, dtype=bool)
+    valid[rows] = True
+    valid[list(problems)] = False
+    at = np.full(n, -1, dtype=np.int64)
+    at[rows] = np.arange(len(rows))
+    at[~valid] = -1
+    index = pa.array(at, mask=at < 0)
+    out_arrival = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    out_arrival[rows] = arrival_us.astype("datetime64[us]")
+    out_intended = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+    out_intended[rows] = intended
+    crs = np.full(n, None, dtype=object)
+    crs[rows] = [m.crs for m in good]
+    crs[~valid] = None
+    return PropertyColumns(
+        valid,
+        ids.take(index),
+        out_intended,
+        out_arrival,
+        pa.array(data, pa.large_binary()).take(index),
+        crs,
+        problems,
+    )
 
 
 def _has_nan(value: Any) -> bool:
@@ -123,53 +248,3 @@ def _has_nan(value: Any) -> bool:
         elif isinstance(item, list):
             stack.extend(item)
     return False
-
-
-FieldId = Annotated[
-    str,
-    Field(min_length=1, max_length=FIELD_ID_MAX_CHARS),
-    AfterValidator(_safe_key_segment),
-]
-UtcDatetime = Annotated[dt.datetime, BeforeValidator(_string_only), AfterValidator(_to_utc)]
-IntendedDate = Annotated[dt.date, BeforeValidator(_intended_date)]
-
-
-class FieldProperties(BaseModel):
-    """The `properties` member of one raw field Feature."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    field_id: FieldId
-    arrival_time: UtcDatetime
-    processing_date: IntendedDate
-    crs: Annotated[str, Field(min_length=1, max_length=512)] | None = None
-    data: Annotated[dict[str, Any], AfterValidator(_json_object)] = Field(default_factory=dict)
-
-
-_BATCH = TypeAdapter(list[FieldProperties])
-
-
-def validate_properties(
-    items: list[Any],
-) -> tuple[list[FieldProperties | None], dict[int, list[tuple[Reason, str]]]]:
-    """Validate a whole batch in two calls into pydantic-core instead of one call per record.
-
-    Returns the models (None where invalid) and, per invalid index, its reasons with messages.
-    """
-    models: list[FieldProperties | None] = [None] * len(items)
-    problems: dict[int, list[tuple[Reason, str]]] = {}
-    try:
-        good = _BATCH.validate_python(items)
-        return list(good), problems
-    except ValidationError as exc:
-        for err in exc.errors(include_url=False):
-            loc = err["loc"]
-            index = int(loc[0])
-            field = str(loc[1]) if len(loc) > 1 else ""
-            reason = _FIELD_REASONS.get(field, Reason.NOT_A_FEATURE)
-            message = f"properties.{field}: {err['msg']}" if field else f"properties: {err['msg']}"
-            problems.setdefault(index, []).append((reason, message))
-    keep = [i for i in range(len(items)) if i not in problems]
-    for i, model in zip(keep, _BATCH.validate_python([items[i] for i in keep]), strict=True):
-        models[i] = model
-    return models, problems

@@ -1,11 +1,20 @@
-"""The partition's three outputs, produced by one pass over its landing batch."""
+"""The partition's three outputs, produced by one pass over its landing batch.
+
+The asset keys are defined here, beside the asset that produces them; the job, the checks and the tests
+import them from this module.
+"""
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from dagster import (
+    AssetCheckResult,
     AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
     AssetSpec,
     BackfillPolicy,
     MaterializeResult,
@@ -16,15 +25,21 @@ from dagster import (
     multi_asset,
 )
 
-from geospatial_pipeline.defs.checks import CHECK_SPECS, FIELDS, LATE, REJECTED, evaluate_checks
+from geospatial_pipeline.defs.checks import check_specs, evaluate_checks
 from geospatial_pipeline.defs.partitions import daily_partitions
 from geospatial_pipeline.defs.resources import LakeResource
 from geospatial_pipeline.lake import keys
 from geospatial_pipeline.lake.publish import PartitionReport, run_partition
+from geospatial_pipeline.lake.store import ObjectStore
 from geospatial_pipeline.settings import PipelineSettings
 
 log = logging.getLogger(__name__)
+
 GROUP = "field_boundaries"
+FIELDS = AssetKey("field_boundaries")
+LATE = AssetKey("late_field_arrivals")
+REJECTED = AssetKey("rejected_field_records")
+ASSET_NAME = "publish_field_partition"
 
 
 def code_version() -> str:
@@ -34,14 +49,15 @@ def code_version() -> str:
         return "0+unknown"
 
 
-def build_partition_assets(settings: PipelineSettings):
+def build_partition_assets(settings: PipelineSettings) -> AssetsDefinition:
+    """The multi-asset publishing one daily partition under `settings` (partitions, rules, limits)."""
     partitions = daily_partitions(settings)
     rules = settings.rules()
     limits = settings.limits()
     digest = settings.digest()
 
     @multi_asset(
-        name="publish_field_partition",
+        name=ASSET_NAME,
         specs=[
             AssetSpec(
                 FIELDS,
@@ -64,13 +80,15 @@ def build_partition_assets(settings: PipelineSettings):
                 kinds={"geojson", "s3"},
             ),
         ],
-        check_specs=CHECK_SPECS,
+        check_specs=check_specs(FIELDS, REJECTED),
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=1),
         can_subset=False,
         op_tags={"geospatial_pipeline/kind": "partition-publish"},
     )
-    def publish_field_partition(context: AssetExecutionContext, lake: LakeResource):
+    def publish_field_partition(
+        context: AssetExecutionContext, lake: LakeResource
+    ) -> Iterator[MaterializeResult | AssetCheckResult]:
         partition = dt.date.fromisoformat(context.partition_key)
         store = lake.store()
         context.log.info(f"Processing {store.uri(keys.raw_prefix(partition))} for partition {partition}")
@@ -88,12 +106,12 @@ def build_partition_assets(settings: PipelineSettings):
         if not report.inputs:
             context.log.warning(f"No raw files under {store.uri(keys.raw_prefix(partition))}")
         yield from _results(store, report)
-        yield from evaluate_checks(store, report, settings.max_rejected_ratio)
+        yield from evaluate_checks(store, report, settings.max_rejected_ratio, fields=FIELDS, rejected=REJECTED)
 
     return publish_field_partition
 
 
-def _results(store, report: PartitionReport):
+def _results(store: ObjectStore, report: PartitionReport) -> Iterator[MaterializeResult]:
     counts = report.counts
     total = counts["input_records"]
     late_ratio = counts["late"] / total if total else 0.0
@@ -139,7 +157,7 @@ def _results(store, report: PartitionReport):
     )
 
 
-def _preview_table(rows: list[dict]) -> MetadataValue:
+def _preview_table(rows: list[dict[str, Any]]) -> MetadataValue:
     columns = ["field_id", "processing_date", "arrival_time", "arrived_late", "area_ha", "source_crs"]
     return MetadataValue.table(
         records=[

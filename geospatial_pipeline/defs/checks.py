@@ -1,4 +1,8 @@
-"""Asset checks, evaluated in the run that publishes the partition (they read what was written)."""
+"""Asset checks, evaluated in the run that publishes the partition: they read back what was written.
+
+The asset declares them (`check_specs`) and yields their results (`evaluate_checks`); both take the keys
+of the assets they check, which are defined beside the assets in `defs/assets.py`.
+"""
 
 from __future__ import annotations
 
@@ -10,23 +14,26 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetK
 from geospatial_pipeline.lake.publish import OUTCOMES, PartitionReport
 from geospatial_pipeline.lake.store import ObjectStore
 
-FIELDS = AssetKey("field_boundaries")
-LATE = AssetKey("late_field_arrivals")
-REJECTED = AssetKey("rejected_field_records")
+GEOPARQUET_VALID = "geoparquet_metadata_valid"
+RECORDS_CONSERVED = "records_conserved"
+REJECTED_RATIO = "rejected_ratio_within_threshold"
 
-CHECK_SPECS = [
-    AssetCheckSpec(
-        "geoparquet_metadata_valid",
-        asset=FIELDS,
-        description="The published file's `geo` metadata is GeoParquet 1.1 and matches its rows",
-    ),
-    AssetCheckSpec("records_conserved", asset=FIELDS, description="Every input record ends in exactly one outcome"),
-    AssetCheckSpec(
-        "rejected_ratio_within_threshold",
-        asset=REJECTED,
-        description="Share of rejected records is at most max_rejected_ratio (warns)",
-    ),
-]
+
+def check_specs(fields: AssetKey, rejected: AssetKey) -> list[AssetCheckSpec]:
+    """The checks of the published fields (`fields`) and of the quarantine (`rejected`)."""
+    return [
+        AssetCheckSpec(
+            GEOPARQUET_VALID,
+            asset=fields,
+            description="The published file's `geo` metadata is GeoParquet 1.1 and matches its rows",
+        ),
+        AssetCheckSpec(RECORDS_CONSERVED, asset=fields, description="Every input record ends in exactly one outcome"),
+        AssetCheckSpec(
+            REJECTED_RATIO,
+            asset=rejected,
+            description="Share of rejected records is at most max_rejected_ratio (warns)",
+        ),
+    ]
 
 
 def geo_metadata_problems(geo: dict | None, rows: int) -> list[str]:
@@ -83,7 +90,10 @@ def conservation_problems(store: ObjectStore, report: PartitionReport) -> tuple[
     return problems, found
 
 
-def evaluate_checks(store: ObjectStore, report: PartitionReport, max_rejected_ratio: float) -> list[AssetCheckResult]:
+def evaluate_checks(
+    store: ObjectStore, report: PartitionReport, max_rejected_ratio: float, *, fields: AssetKey, rejected: AssetKey
+) -> list[AssetCheckResult]:
+    """The results of `check_specs(fields, rejected)` for the run that `report` describes."""
     rows, metadata = _parquet_footer(store, report.outputs["fields"]["key"])
     geo = json.loads(metadata[b"geo"]) if b"geo" in metadata else None
     problems = geo_metadata_problems(geo, rows)
@@ -92,14 +102,14 @@ def evaluate_checks(store: ObjectStore, report: PartitionReport, max_rejected_ra
     ratio = counts["rejected"] / counts["input_records"] if counts["input_records"] else 0.0
     return [
         AssetCheckResult(
-            check_name="geoparquet_metadata_valid",
-            asset_key=FIELDS,
+            check_name=GEOPARQUET_VALID,
+            asset_key=fields,
             passed=not problems,
             metadata={"problems": "; ".join(problems) or "none", "rows": rows},
         ),
         AssetCheckResult(
-            check_name="records_conserved",
-            asset_key=FIELDS,
+            check_name=RECORDS_CONSERVED,
+            asset_key=fields,
             passed=not lost,
             metadata={
                 "problems": "; ".join(lost) or "none",
@@ -108,8 +118,8 @@ def evaluate_checks(store: ObjectStore, report: PartitionReport, max_rejected_ra
             },
         ),
         AssetCheckResult(
-            check_name="rejected_ratio_within_threshold",
-            asset_key=REJECTED,
+            check_name=REJECTED_RATIO,
+            asset_key=rejected,
             passed=ratio <= max_rejected_ratio,
             severity=AssetCheckSeverity.WARN,
             metadata={"rejected_ratio": round(ratio, 6), "threshold": max_rejected_ratio},

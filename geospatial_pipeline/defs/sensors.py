@@ -21,19 +21,23 @@ re-run, or a UI re-execution all merge every stored batch, so nothing is lost.
 
 import hashlib
 import json
+import logging
 from collections import defaultdict
+from typing import Any
 
 import orjson
 from dagster import (
     DefaultSensorStatus,
     PartitionsDefinition,
     RunRequest,
+    SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     sensor,
 )
 
+from geospatial_pipeline.defs import jobs
 from geospatial_pipeline.defs.resources import LakeResource
 from geospatial_pipeline.lake import keys
 from geospatial_pipeline.lake.store import ObjectStore
@@ -69,11 +73,15 @@ def merged_by_last_run(store: ObjectStore, date: str) -> set[tuple[str, str]]:
 
 
 def late_data_run_key(date: str, digest: str) -> str:
+    """The run key of one date's backfill for one state of its late data (Dagster launches a key once)."""
     return f"late-data:{date}:{digest[:16]}"
 
 
 def evaluate_late_data(
-    store: ObjectStore, cursor: str | None, partitions_def: PartitionsDefinition, log=None
+    store: ObjectStore,
+    cursor: str | None,
+    partitions_def: PartitionsDefinition[Any],
+    log: logging.Logger | None = None,
 ) -> tuple[list[RunRequest], str]:
     """The sensor's decision as a plain function: (run requests, new cursor)."""
     seen: dict[str, str] = json.loads(cursor) if cursor else {}
@@ -101,21 +109,23 @@ def evaluate_late_data(
 
 
 def build_late_data_sensor(
-    job, partitions_def: PartitionsDefinition, minimum_interval_seconds: int = DEFAULT_INTERVAL_SECONDS
-):
+    partitions_def: PartitionsDefinition[Any], minimum_interval_seconds: int = DEFAULT_INTERVAL_SECONDS
+) -> SensorDefinition:
+    """The sensor for the code location's partitions (dates outside them are logged and skipped)."""
+
     @sensor(
         name=SENSOR_NAME,
-        job=job,
+        job=jobs.publish_field_partition_job,
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=DefaultSensorStatus.RUNNING,
         description="Requests one run of every partition whose late data (late_data/_batches/{date}/) "
         "changed since that partition was last published",
     )
-    def late_data_backfill_sensor(context: SensorEvaluationContext, lake: LakeResource):
+    def late_data_backfill_sensor(context: SensorEvaluationContext, lake: LakeResource) -> SensorResult:
         requests, cursor = evaluate_late_data(lake.store(), context.cursor, partitions_def, context.log)
         if not requests:
             return SensorResult(skip_reason=SkipReason("no partition received new late data"), cursor=cursor)
-        context.log.info(f"late data changed for {', '.join(r.partition_key for r in requests)}")
+        context.log.info(f"late data changed for {', '.join(str(r.partition_key) for r in requests)}")
         return SensorResult(run_requests=requests, cursor=cursor)
 
     return late_data_backfill_sensor

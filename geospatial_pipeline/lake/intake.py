@@ -14,6 +14,8 @@ import ctypes
 import ctypes.util
 import datetime as dt
 import functools
+import gc
+import hashlib
 import logging
 import multiprocessing
 import os
@@ -22,29 +24,33 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from geospatial_pipeline.core.partition import FEW_VALUES, FIELD_SCHEMA, LATE_SCHEMA, Rules, classify_chunk, reject_line
+from geospatial_pipeline.core.arrays import Bools, Int64s
+from geospatial_pipeline.core.features import ParsedChunk, parse_chunk
+from geospatial_pipeline.core.partition import classify_chunk, reject_line
 from geospatial_pipeline.core.reading import (
     LINE_SUFFIXES,
+    ByteStream,
     LineBlock,
-    ParsedChunk,
     RawChunk,
     block_chunks,
     is_raw_batch_file,
     iter_chunks,
     line_blocks,
     open_decompressed,
-    parse_chunk,
 )
-from geospatial_pipeline.core.records import Reason
+from geospatial_pipeline.core.reasons import Reason
+from geospatial_pipeline.core.rules import Rules
+from geospatial_pipeline.core.schema import FEW_VALUES, FIELD_SCHEMA, LATE_SCHEMA
 from geospatial_pipeline.lake import keys
 from geospatial_pipeline.lake.limits import Limits
 from geospatial_pipeline.lake.store import ObjectInfo, ObjectStore
@@ -55,13 +61,14 @@ ROW_SCHEMA = FIELD_SCHEMA.append(pa.field("seq", pa.int64()))
 LATE_ROW_SCHEMA = ROW_SCHEMA.append(LATE_SCHEMA.field("geometry_geojson"))
 
 
-def in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+def in_sorted(values: Int64s, sorted_set: Int64s) -> Bools:
     """np.isin for a set that is already sorted: a binary search per value. np.isin sorts the whole set on
     every call, and the spools call this once per row group with the partition's millions of winners."""
     if len(sorted_set) == 0:
         return np.zeros(len(values), dtype=bool)
-    at = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
-    return sorted_set[at] == values
+    at: Int64s = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    found: Bools = sorted_set[at] == values  # numpy's stubs type == as Any
+    return found
 
 
 def _spool_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
@@ -117,7 +124,7 @@ class Spool:
             self._writer.close()
             self._writer = None
 
-    def batches(self, seqs: np.ndarray | None = None, columns: list[str] | None = None) -> Iterator[pa.Table]:
+    def batches(self, seqs: Int64s | None = None, columns: list[str] | None = None) -> Iterator[pa.Table]:
         """Row groups back in order, optionally only the rows whose seq is in `seqs` (sorted), and only
         `columns` (with seq) when given."""
         wanted = None if columns is None else list(dict.fromkeys([*columns, "seq"]))
@@ -152,8 +159,8 @@ class Intake:
     late: Spool
     rejected_path: Path  # quarantine lines (GeoJSONSeq), in input order
     records: int = 0
-    reasons: Counter = field(default_factory=Counter)
-    inputs: list[dict] = field(default_factory=list)  # the manifest's entry per raw file
+    reasons: Counter[str] = field(default_factory=Counter)  # Reason values
+    inputs: list[dict[str, str | int]] = field(default_factory=list)  # the manifest's entry per raw file
 
 
 @dataclass
@@ -161,7 +168,7 @@ class _Classified:
     """The outcome of a piece or block: rows (in memory, or already in spool parts), quarantine lines."""
 
     rejected: list[bytes]
-    reason_counts: Counter
+    reason_counts: Counter[str]
     on_time: pa.Table | None = None
     late: pa.Table | None = None
     on_time_part: tuple[Path, int] | None = None  # (spool part, rows) written by a worker
@@ -170,9 +177,13 @@ class _Classified:
 
     @property
     def records(self) -> int:
-        if self.on_time is not None:
-            return self.on_time.num_rows + self.late.num_rows + len(self.rejected)
-        return self.on_time_part[1] + self.late_part[1] + len(self.rejected)
+        if self.on_time is not None and self.late is not None:
+            rows: int = self.on_time.num_rows + self.late.num_rows
+        elif self.on_time_part is not None and self.late_part is not None:
+            rows = self.on_time_part[1] + self.late_part[1]
+        else:
+            raise ValueError("a classified piece carries its rows either as tables or as spool parts")
+        return rows + len(self.rejected)
 
 
 def classify_inputs(
@@ -192,7 +203,7 @@ def classify_inputs(
                 if outcome.on_time is not None:
                     intake.on_time.append(outcome.on_time)
                     intake.late.append(outcome.late)
-                else:
+                elif outcome.on_time_part is not None and outcome.late_part is not None:
                     intake.on_time.adopt(*outcome.on_time_part)
                     intake.late.adopt(*outcome.late_part)
                 rejected_out.writelines(line + b"\n" for line in outcome.rejected)
@@ -211,27 +222,30 @@ def _classify_file(
     now: dt.datetime,
     seq: int,
     intake: Intake,
-    described: dict | None = None,
+    described: dict[str, str | int] | None = None,
 ) -> Iterator[_Classified]:
     """Outcomes of one raw file, piece by piece (or block by block), records numbered from `seq` on.
     `described` (the manifest's entry for the file) gets the file's etag, hashed while it is read, when
     the listing left it empty."""
-    missing_etag = described is not None and not described["etag"]
+    unhashed = described if described is not None and not described["etag"] else None
     if not is_raw_batch_file(info.key) or not _readable_key(info.key):
         why = "not a .geojson, .geojsonl or .ndjson file (optionally .gz)"
         line = reject_line(info.key, 0, b"", [(Reason.UNSUPPORTED_FILE, why)])
         yield _Classified([line], Counter({Reason.UNSUPPORTED_FILE.value: 1}), *_no_rows(), end_seq=seq + 1)
-        if missing_etag:
-            described["etag"] = _etag(store, info.key)
+        if unhashed is not None:
+            unhashed["etag"] = _etag(store, info.key)
         return
+    hashing: _Hashing | None = None
     with store.open(info.key) as raw:
-        stream = _Hashing(raw, store.etag_hash()) if missing_etag else raw
+        stream: ByteStream = raw
+        if unhashed is not None:
+            stream = hashing = _Hashing(raw, store.etag_hash())
         workers = _process_count(info.size, limits)
         if workers > 1 and _is_line_file(info.key):
             blocks = line_blocks(open_decompressed(info.key, stream), BLOCK_BYTES, limits.max_record_bytes)
             yield from _blocks_in_processes(blocks, info.key, partition, rules, now, limits, seq, intake, workers)
         else:
-            _retain_freed_memory()  # classifying here: this process does the array work
+            freeze_long_lived_objects()
             chunks = iter_chunks(
                 info.key,
                 stream,
@@ -244,8 +258,8 @@ def _classify_file(
                 outcome = classify_chunk(parsed, partition, rules, now, first_seq=seq)
                 seq += outcome.records
                 yield _Classified(outcome.rejected, outcome.reason_counts, outcome.on_time, outcome.late, end_seq=seq)
-    if missing_etag:  # read to the end: the hash is the file's; otherwise hash it properly
-        described["etag"] = stream.digest.hexdigest() if stream.complete else _etag(store, info.key)
+    if unhashed is not None and hashing is not None:  # read to the end: the hash is the file's; else hash it
+        unhashed["etag"] = hashing.digest.hexdigest() if hashing.complete else _etag(store, info.key)
 
 
 def _no_rows() -> tuple[pa.Table, pa.Table]:
@@ -270,7 +284,7 @@ def _readable_key(key: str) -> bool:
 class _Hashing:
     """A reader that hashes what passes through it (hashlib lets go of the GIL on large blocks)."""
 
-    def __init__(self, raw, digest):
+    def __init__(self, raw: IO[bytes], digest: hashlib._Hash):
         self.raw = raw
         self.digest = digest
         self.complete = False
@@ -286,7 +300,10 @@ class _Hashing:
     def readable(self) -> bool:
         return True
 
-    def __getattr__(self, name):
+    def seek(self, offset: int, whence: int = os.SEEK_SET, /) -> int:
+        return self.raw.seek(offset, whence)
+
+    def __getattr__(self, name: str) -> object:
         return getattr(self.raw, name)
 
 
@@ -349,8 +366,12 @@ class _BlockJob:
 def classify_block(job: _BlockJob) -> _Classified:
     """One block of lines split, decoded, classified and spooled (in a worker process, or here if the
     pool broke). Records are numbered from the block's first_seq on."""
+    freeze_long_lived_objects()
     seq = job.first_seq
-    on_time, late, rejected, counts = [], [], [], Counter()
+    on_time: list[pa.Table] = []
+    late: list[pa.Table] = []
+    rejected: list[bytes] = []
+    counts: Counter[str] = Counter()
     for chunk in block_chunks(job.key, job.block, PIECE_RECORDS, job.max_record_bytes):
         outcome = classify_chunk(parse_chunk(chunk), job.partition, job.rules, job.now, first_seq=seq)
         seq += outcome.records
@@ -384,11 +405,14 @@ def _blocks_in_processes(
     worker in flight, so memory stays bounded.
 
     A block's records are numbered from `seq` plus the lines before it: a line holds at most one record,
-    so the blocks' numbers never overlap and no block waits for the one before it to be counted."""
-    pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_retain_freed_memory
+    so the blocks' numbers never overlap and no block waits for the one before it to be counted.
+
+    A worker that dies (the OOM killer's SIGKILL) breaks the whole pool: every block it held, and every
+    block after, is classified in this process instead, so the run ends with the lake a clean run makes."""
+    pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn")
     )
-    pending: collections.deque = collections.deque()
+    pending: collections.deque[tuple[Future[_Classified] | None, _BlockJob]] = collections.deque()
     try:
         for block in blocks:
             job = _BlockJob(
@@ -402,25 +426,39 @@ def _blocks_in_processes(
                 now,
                 limits.max_record_bytes,
             )
-            pending.append((pool.submit(classify_block, job), job))
+            future = None
+            if pool is not None:
+                try:
+                    future = pool.submit(classify_block, job)
+                except BrokenProcessPool:
+                    log.warning("classify worker process died; classifying the remaining blocks in this process")
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    pool = None
+            pending.append((future, job))
             if len(pending) >= 2 * workers:
                 yield _block_result(*pending.popleft())
         while pending:
             yield _block_result(*pending.popleft())
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _block_result(future, job: _BlockJob) -> _Classified:
-    """A worker's outcome; if the pool broke (a worker died), the block is classified here instead."""
-    try:
-        return future.result()
-    except BrokenProcessPool:
-        log.warning("classify worker process died; classifying in the main process instead")
-        return classify_block(job)
+def _block_result(future: Future[_Classified] | None, job: _BlockJob) -> _Classified:
+    """A worker's outcome; with no worker (the pool broke), the block is classified in this process."""
+    if future is not None:
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            log.warning("classify worker process died; classifying its block in this process instead")
+    return classify_block(job)
 
 
-_DONE = object()
+class _Done:
+    """What the parse-ahead thread puts last: every piece was parsed."""
+
+
+_DONE = _Done()
 # Records parsed and classified together: large enough for whole-array calls to pay off, small enough that
 # the arrays stay in cache and memory does not grow with `chunk_records`.
 PIECE_RECORDS = 8192
@@ -443,23 +481,14 @@ def _pieces(chunk: RawChunk, size: int) -> Iterator[RawChunk]:
         )
 
 
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_RETAIN_BYTES = 1 << 30
-
-
 @functools.cache
-def _retain_freed_memory() -> bool:
-    """Keep freed heap memory for reuse instead of handing it back to the kernel after every chunk.
-
-    Each chunk allocates and frees the same few hundred MB of arrays and geometries; by default glibc
-    returns it and the next chunk faults it back in page by page, which on small VMs costs more than the
-    work itself. Peak memory is unchanged (it is the same memory, reused). glibc only; elsewhere a no-op.
-    """
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(_M_TRIM_THRESHOLD, _RETAIN_BYTES) and libc.mallopt(_M_MMAP_THRESHOLD, 64 << 20))
-    except (OSError, AttributeError):
-        return False
+def freeze_long_lived_objects() -> None:
+    """Once per process, before its first chunk: what is alive by then (the imported libraries' objects,
+    well over 100,000 in a worker) moves out of the cyclic collector's reach. Its full collections would
+    otherwise scan them again and again while each chunk makes and drops thousands of records' models,
+    which doubled the cost of validating the chunks it fell on."""
+    gc.collect()
+    gc.freeze()
 
 
 def release_freed_memory() -> None:
@@ -476,7 +505,7 @@ def _parsed_ahead(pieces: Iterator[RawChunk], depth: int = 1) -> Iterator[Parsed
     Decoding is Python work that holds the GIL; classifying spends much of its time in GEOS, PROJ, numpy
     and Arrow, which release it: two threads keep both cores busy. At most `depth` parsed chunks wait.
     """
-    ready: queue.Queue = queue.Queue(maxsize=depth)
+    ready: queue.Queue[ParsedChunk | BaseException | _Done] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
     def produce() -> None:
@@ -500,7 +529,7 @@ def _parsed_ahead(pieces: Iterator[RawChunk], depth: int = 1) -> Iterator[Parsed
     try:
         while True:
             item = ready.get()
-            if item is _DONE:
+            if isinstance(item, _Done):
                 return
             if isinstance(item, BaseException):
                 raise item

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -24,7 +25,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from geospatial_pipeline.core.partition import FIELD_SCHEMA, Rules, winners
+from geospatial_pipeline.core.dedupe import winners
+from geospatial_pipeline.core.rules import Rules
+from geospatial_pipeline.core.schema import FIELD_SCHEMA
 from geospatial_pipeline.lake import keys
 from geospatial_pipeline.lake.intake import (
     ROW_SCHEMA,
@@ -59,16 +62,16 @@ class PartitionReport:
     """What a run did, for the manifest, the asset metadata and the checks."""
 
     partition: dt.date
-    inputs: list[dict] = field(default_factory=list)
+    inputs: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
     late_by_date: dict[str, int] = field(default_factory=dict)
-    outputs: dict = field(default_factory=dict)
-    merged_late_batches: list[dict] = field(default_factory=list)
-    late_merge: dict = field(default_factory=dict)
-    geo: dict = field(default_factory=dict)
-    preview: list[dict] = field(default_factory=list)
-    manifest: dict = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    merged_late_batches: list[dict[str, Any]] = field(default_factory=list)
+    late_merge: dict[str, Any] = field(default_factory=dict)
+    geo: dict[str, Any] = field(default_factory=dict)
+    preview: list[dict[str, Any]] = field(default_factory=list)
+    manifest: dict[str, Any] = field(default_factory=dict)
 
 
 def _strictly_increasing(values: np.ndarray) -> bool:
@@ -247,7 +250,7 @@ def _build_late_batches(
 
 def _publish_late_batches(
     store: ObjectStore, staged: dict[dt.date, StagedGeoParquet], partition: dt.date, report: PartitionReport
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     batch_keys = []
     for intended in sorted(staged):
         info, _, written = staged[intended].publish(store, keys.late_batch_key(intended, partition))
@@ -265,7 +268,15 @@ class _LateLane:
     a second writer there is a second core, while a pooled backend's call already spreads over its
     connections and a second one would only exceed them."""
 
-    def __init__(self, store: ObjectStore, late: Spool, keep: np.ndarray, dates: dict, partition, limits: Limits):
+    def __init__(
+        self,
+        store: ObjectStore,
+        late: Spool,
+        keep: np.ndarray,
+        dates: dict[dt.date, int],
+        partition: dt.date,
+        limits: Limits,
+    ):
         self._store, self._concurrency = store, limits.late_write_concurrency
         self._writer = store.staged_writer()  # published by join(), before the late batches
         self._rows = _late_object_rows(store, late, keep, dates, partition)
@@ -301,7 +312,7 @@ class _LateLane:
         except BaseException as exc:  # raised on the caller's thread by join()
             self._error = exc
 
-    def join(self, raise_error: bool = True, share: bool = False) -> dict:
+    def join(self, raise_error: bool = True, share: bool = False) -> dict[str, Any]:
         """Once every late object is written and shown: their count, or the lane's error. With `share` the
         caller's thread writes row groups too (where that helps) until none is left. Called with
         `raise_error` off, the run has failed elsewhere: the lane stops after its row group and objects not
@@ -343,13 +354,15 @@ def _own_late_rows(late: Spool, keep: np.ndarray, partition: dt.date) -> pa.Tabl
     return pa.concat_tables(tables) if tables else FIELD_SCHEMA.empty_table()
 
 
-def _with_own_batch(listing: list[dict], written: list[dict], partition: dt.date) -> list[dict]:
+def _with_own_batch(
+    listing: list[dict[str, Any]], written: list[dict[str, Any]], partition: dt.date
+) -> list[dict[str, Any]]:
     """The merged-batch listing with the etag of the batch this run wrote for its own partition."""
     own = {b["key"]: b["etag"] for b in written if b["key"] == keys.late_batch_key(partition, partition)}
     return [{**entry, "etag": own[entry["key"]]} if entry["etag"] is None else entry for entry in listing]
 
 
-def _late_object_winners(rows: pa.Table, partition: dt.date, best: dict[str, tuple]) -> pa.Table:
+def _late_object_winners(rows: pa.Table, partition: dt.date, best: dict[str, tuple[Any, ...]]) -> pa.Table:
     """The rows whose per-field objects this run may write: those no other run's stored copy (`best`, from
     _stored_rivals) beats.
 
@@ -364,9 +377,9 @@ def _late_object_winners(rows: pa.Table, partition: dt.date, best: dict[str, tup
     return rows.filter(pa.array(mine, pa.bool_()))
 
 
-def _stored_rivals(store: ObjectStore, intended: dt.date, partition: dt.date) -> dict[str, tuple]:
+def _stored_rivals(store: ObjectStore, intended: dt.date, partition: dt.date) -> dict[str, tuple[Any, ...]]:
     """Per field id, the best (arrival, detected-in) among other runs' stored late batches for `intended`."""
-    best: dict[str, tuple] = {}
+    best: dict[str, tuple[Any, ...]] = {}
     rank_columns = ["field_id", "arrival_time", "detected_in"]
     for info in store.list(keys.late_batches_prefix(intended)):
         parsed = keys.parse_late_batch_key(info.key)
@@ -382,7 +395,7 @@ def _stored_rivals(store: ObjectStore, intended: dt.date, partition: dt.date) ->
 
 def _stored_late_rows(
     store: ObjectStore, partition: dt.date, own: pa.Table | None = None
-) -> tuple[pa.Table, list[dict]]:
+) -> tuple[pa.Table, list[dict[str, Any]]]:
     """Every late batch stored for this partition; with `own`, this run's batch for it is those rows
     instead of what the store holds (the late lane may not have replaced it yet). Its listing entry then
     has no etag until _with_own_batch fills it in."""
@@ -441,7 +454,9 @@ def _spool_merged(spool: Spool, merged: pa.Table, seq: np.ndarray, keep: np.ndar
     spool.close()
 
 
-def _late_merge_summary(store: ObjectStore, partition: dt.date, batches: list[dict], detected: list) -> dict:
+def _late_merge_summary(
+    store: ObjectStore, partition: dt.date, batches: list[dict[str, Any]], detected: list[Any]
+) -> dict[str, Any]:
     """Which late batches this run merged for the first time, from the previous manifest of the partition.
 
     Marks each entry of `batches` with `merged_before`; counts the published late rows by the same split.
@@ -481,9 +496,9 @@ def _published_tables(
         yield late
 
 
-def _preview(on_time: Spool, keep: np.ndarray, merged: Spool, limit: int = 10) -> list[dict]:
+def _preview(on_time: Spool, keep: np.ndarray, merged: Spool, limit: int = 10) -> list[dict[str, Any]]:
     cols = ["field_id", "processing_date", "arrival_time", "arrived_late", "area_ha", "source_crs"]
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     for table in _published_tables(on_time, keep, merged):
         rows.extend(table.select(cols).slice(0, limit - len(rows)).to_pylist())
         if len(rows) >= limit:
@@ -491,5 +506,5 @@ def _preview(on_time: Spool, keep: np.ndarray, merged: Spool, limit: int = 10) -
     return rows
 
 
-def _describe(store: ObjectStore, info: ObjectInfo) -> dict:
+def _describe(store: ObjectStore, info: ObjectInfo) -> dict[str, Any]:
     return {"key": info.key, "uri": store.uri(info.key), "size": info.size, "etag": info.etag}

@@ -9,6 +9,7 @@ drops mid-body, which botocore's request retries do not cover.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import hashlib
 import io
@@ -18,13 +19,18 @@ import tempfile
 import threading
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from geospatial_pipeline.lake.keys import UnsafeKeyError, segment
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+T = TypeVar("T")
 
 # Local temporary files live here, outside every key the lake can name.
 LOCAL_TMP_DIR = ".lake-tmp"
@@ -34,16 +40,15 @@ OCTETS = "application/octet-stream"
 # Files at least this large are listed without their etag (a full read each) by list_shallow.
 SHALLOW_MIN_BYTES = 1 << 20
 # Threads for many small local writes. One: creating and renaming files in one folder serialises on the
-# folder's lock in the kernel, so more threads mostly spin. 40,000 files of 1.5 KB, quiet machine: 4 threads
-# cost 61 µs of kernel CPU per file against 38 µs for one, for 33 instead of 41 µs of wall time; in a
-# partition run the other core is busy with the GeoParquet, and the late lane was 2-3 s shorter with one.
+# folder's lock in the kernel, so more threads mostly spin and cost kernel CPU the GeoParquet lane needs
+# (measurements: docs/performance.md, "Small files").
 LOCAL_PUT_THREADS = 1
 
 
-def _local_etag_hash(data: bytes = b""):
+def _local_etag_hash(data: bytes = b"") -> hashlib._Hash:
     """The local folder's etag: the content's SHA-256 (hex). S3's is an MD5, but nothing compares etags
-    across backends, and SHA-256 runs at 1.7 GB/s here against MD5's 0.7: a 1M-field partition hashes its
-    1.2 GB input while reading it and its 0.6 GB GeoParquet once written."""
+    across backends, and SHA-256 is the faster of the two on current CPUs (SHA extensions): a partition
+    hashes its whole input while reading it and its GeoParquet once written."""
     return hashlib.sha256(data, usedforsecurity=False)
 
 
@@ -116,13 +121,13 @@ class ObjectStore(ABC):
         a reader of the whole object can make it with `etag_hash`."""
         return self.list(prefix)
 
-    def etag_hash(self):
+    def etag_hash(self) -> hashlib._Hash:
         """A hashlib object whose hexdigest of an object's bytes is the etag list_shallow left empty."""
         return hashlib.md5(usedforsecurity=False)
 
     def put_many(
         self, items: Sequence[tuple[str, bytes, str]], concurrency: int = 16, *, etags: bool = True
-    ) -> list[ObjectInfo]:
+    ) -> builtins.list[ObjectInfo]:
         """put_bytes for many small objects through a bounded pool; results in input order. With `etags`
         off the caller keeps none, and a backend that would have to compute them may leave them empty."""
         return _in_pool(len(items), concurrency, lambda j: self.put_bytes(*items[j]))
@@ -149,7 +154,7 @@ class StagedWriter:
 
     def put_many(
         self, items: Sequence[tuple[str, bytes, str]], concurrency: int = 16, *, etags: bool = True
-    ) -> list[ObjectInfo]:
+    ) -> builtins.list[ObjectInfo]:
         return self.store.put_many(items, concurrency, etags=etags)
 
     def publish(self) -> None:
@@ -159,13 +164,13 @@ class StagedWriter:
         """Drop the objects not yet shown; the writer is done either way."""
 
 
-def _in_pool(count: int, concurrency: int, put) -> list:
+def _in_pool(count: int, concurrency: int, put: Callable[[int], T]) -> list[T]:
     """put(0..count-1) on at most `concurrency` threads, each taking every k-th index: one task per thread
     rather than one future per object. The first failure stops the others and is raised."""
     workers = max(1, min(concurrency, count))
     if workers == 1:
         return [put(j) for j in range(count)]
-    out: list = [None] * count
+    out: list[Any] = [None] * count
     failed = threading.Event()
 
     def run(first: int) -> None:
@@ -203,12 +208,13 @@ class _RangeReader(io.RawIOBase):
         self.pos = max(0, base + offset)
         return self.pos
 
-    def readinto(self, buffer) -> int:
-        length = min(len(buffer), self.size - self.pos)
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        length = min(len(view), self.size - self.pos)
         if length <= 0:
             return 0
         data = self.store.read_range(self.key, self.pos, length)
-        buffer[: len(data)] = data
+        view[: len(data)] = data
         self.pos += len(data)
         return len(data)
 
@@ -256,7 +262,7 @@ class LocalStore(ObjectStore):
 
     def put_many(
         self, items: Sequence[tuple[str, bytes, str]], concurrency: int = 16, *, etags: bool = True
-    ) -> list[ObjectInfo]:
+    ) -> builtins.list[ObjectInfo]:
         """Many small files: write-and-rename as in put_bytes, with each folder checked and made once and
         paths as plain strings (a late field's two objects cost little more than the kernel's work), on
         LOCAL_PUT_THREADS threads."""
@@ -265,11 +271,11 @@ class LocalStore(ObjectStore):
     def _put_at(
         self,
         items: Sequence[tuple[str, bytes, str]],
-        targets: list[str],
-        folders: list[str],
+        targets: builtins.list[str],
+        folders: builtins.list[str],
         concurrency: int,
         etags: bool,
-    ) -> list[ObjectInfo]:
+    ) -> builtins.list[ObjectInfo]:
         """put_many for items whose keys _targets has checked and placed."""
         for path in folders:
             os.makedirs(path, exist_ok=True)
@@ -291,7 +297,7 @@ class LocalStore(ObjectStore):
 
         return _in_pool(len(items), min(concurrency, LOCAL_PUT_THREADS), put)
 
-    def _targets(self, items: Sequence[tuple[str, bytes, str]]) -> tuple[list[str], list[str]]:
+    def _targets(self, items: Sequence[tuple[str, bytes, str]]) -> tuple[builtins.list[str], builtins.list[str]]:
         """Each item's file path, and the distinct folders they are in; every key checked, each folder once."""
         folders: dict[str, str] = {}
         targets = []
@@ -347,7 +353,7 @@ class LocalStore(ObjectStore):
                 size = -1
             yield ObjectInfo(rel, size, "") if size >= SHALLOW_MIN_BYTES else self._info(rel, path)
 
-    def _keys_under(self, prefix: str) -> list[str]:
+    def _keys_under(self, prefix: str) -> builtins.list[str]:
         _check_prefix(prefix)
         base = self.root / prefix.rstrip("/") if prefix else self.root
         start = base if base.is_dir() else base.parent
@@ -375,7 +381,7 @@ class LocalStore(ObjectStore):
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
-    def etag_hash(self):
+    def etag_hash(self) -> hashlib._Hash:
         return _local_etag_hash()
 
     @staticmethod
@@ -390,10 +396,12 @@ class LocalStore(ObjectStore):
 class _LocalStagedWriter(StagedWriter):
     """Objects of a folder that does not exist yet go straight into a private staging folder under their own
     names, and publish() renames that folder into place: one rename for all of them, where an ordinary put
-    writes a temporary file and renames each (here 20 instead of 30 µs of kernel time per file). Folders
+    writes a temporary file and renames each (less kernel time per file). Folders
     that exist get ordinary puts. A staged folder whose target has appeared meanwhile (another run) is
     moved file by file, each replacing its namesake. Until publish() nothing staged is in the lake; a
     process killed before leaves the staging folder in LOCAL_TMP_DIR, which no listing shows."""
+
+    store: LocalStore
 
     def __init__(self, store: LocalStore):
         super().__init__(store)
@@ -404,19 +412,20 @@ class _LocalStagedWriter(StagedWriter):
 
     def put_many(
         self, items: Sequence[tuple[str, bytes, str]], concurrency: int = 16, *, etags: bool = True
-    ) -> list[ObjectInfo]:
+    ) -> builtins.list[ObjectInfo]:
         targets, folders = self.store._targets(items)
         staging = {folder: self._staging_for(folder) for folder in folders}
-        out: list = [None] * len(items)
+        out: builtins.list[Any] = [None] * len(items)
         ordinary = []
         for j, target in enumerate(targets):
             folder, _, name = target.rpartition("/")
-            if staging[folder] is None:
+            staged = staging[folder]
+            if staged is None:
                 ordinary.append(j)
                 continue
             key, data, _ = items[j]
             # Opened relative to the staging folder: the kernel looks up one name, not the whole path.
-            _write_file(name, data, os.O_TRUNC, dir_fd=staging[folder][1])  # a key put twice: the later wins
+            _write_file(name, data, os.O_TRUNC, dir_fd=staged[1])  # a key put twice: the later wins
             out[j] = ObjectInfo(key, len(data), _local_etag_hash(data).hexdigest() if etags else "")
         if ordinary:
             existing = [folder for folder in folders if staging[folder] is None]
@@ -508,7 +517,9 @@ class S3Store(ObjectStore):
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key, prefix_ok=True)}"
 
-    def _call(self, what: str, key: str, fn, *, rewind: IO[bytes] | None = None, **kwargs):
+    def _call(
+        self, what: str, key: str, fn: Callable[..., Any], *, rewind: IO[bytes] | None = None, **kwargs: Any
+    ) -> Any:
         """One S3 call. botocore retries what it can; a response whose body breaks off while botocore
         reads it (a LIST page, say) is not among that, so it is retried here (every call is idempotent)."""
         from botocore.exceptions import BotoCoreError, ClientError
@@ -551,7 +562,8 @@ class S3Store(ObjectStore):
         for attempt in range(READ_RESUMES + 1):
             response = self._call("GET", key, self.client.get_object, Key=self._key(key), Range=byte_range)
             try:
-                return response["Body"].read()
+                data: bytes = response["Body"].read()
+                return data
             except _stream_errors() as exc:
                 if attempt == READ_RESUMES:
                     where = f"{self.uri(key)} ({byte_range})"
@@ -561,7 +573,7 @@ class S3Store(ObjectStore):
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         _check_prefix(prefix)
         full = f"{self.prefix}/{prefix}" if self.prefix else prefix
-        token: dict[str, str] = {}
+        token: dict[str, Any] = {}
         while True:  # page by page, so a page that fails is retried alone
             page = self._call("LIST", "", self.client.list_objects_v2, Prefix=full, MaxKeys=1000, **token)
             for item in page.get("Contents", []):
@@ -613,7 +625,7 @@ class _ResumingBody(io.RawIOBase):
     two versions of an object together.
     """
 
-    def __init__(self, store: S3Store, key: str, response: dict):
+    def __init__(self, store: S3Store, key: str, response: dict[str, Any]):
         self.store, self.key = store, key
         self.body = response["Body"]
         self.etag = response.get("ETag")
@@ -624,17 +636,18 @@ class _ResumingBody(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
         while True:
             try:
-                data = self.body.read(len(buffer))
+                data = self.body.read(len(view))
             except _stream_errors() as exc:
                 self._resume(exc)
                 continue
             if not data and self.length is not None and self.pos < self.length:
                 self._resume(EOFError(f"body ended at byte {self.pos} of {self.length}"))
                 continue
-            buffer[: len(data)] = data
+            view[: len(data)] = data
             self.pos += len(data)
             return len(data)
 

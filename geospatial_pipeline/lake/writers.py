@@ -6,8 +6,9 @@ import datetime as dt
 import json
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -17,7 +18,7 @@ import pyarrow.parquet as pq
 from pyproj import CRS
 
 from geospatial_pipeline.core.lateness import iso_utc, iso_utc_texts
-from geospatial_pipeline.core.partition import FEW_VALUES, FIELD_SCHEMA
+from geospatial_pipeline.core.schema import FEW_VALUES, FIELD_SCHEMA
 from geospatial_pipeline.lake import keys
 from geospatial_pipeline.lake.store import ObjectInfo, ObjectStore, StagedWriter
 
@@ -34,9 +35,9 @@ _WKB_TYPES = {
 }
 
 
-def geo_metadata(crs: str, geometry_types: Iterable[str], bbox: list[float] | None) -> dict:
+def geo_metadata(crs: str, geometry_types: Iterable[str], bbox: list[float] | None) -> dict[str, Any]:
     """The `geo` file metadata of GeoParquet 1.1 for our single WKB column with a bbox covering."""
-    column = {
+    column: dict[str, Any] = {
         "encoding": "WKB",
         "geometry_types": sorted(set(geometry_types)),
         "crs": CRS.from_user_input(crs).to_json_dict(),
@@ -49,8 +50,8 @@ def geo_metadata(crs: str, geometry_types: Iterable[str], bbox: list[float] | No
     return {"version": GEOPARQUET_VERSION, "primary_column": "geometry", "columns": {"geometry": column}}
 
 
-# Snappy, every Parquet reader's default codec. zstd level 1 made files 12% smaller but cost 3.4 times the
-# CPU (200,000 published rows: 0.41 against 0.12 s; 126 against 143 MiB): at 1M rows 1.3 s of the run.
+# Snappy, every Parquet reader's default codec. zstd made files a little smaller for several times the CPU
+# (measurements: docs/performance.md, "Codecs").
 OUTPUT_COMPRESSION = "snappy"
 
 
@@ -111,7 +112,7 @@ class GeoParquetFile:
     def bbox(self) -> list[float] | None:
         return [float(v) for v in self._bbox] if self.rows else None
 
-    def close(self) -> dict:
+    def close(self) -> dict[str, Any]:
         self._flush(final=True)
         meta = geo_metadata(self.crs, self._types, self.bbox)
         self._writer.add_key_value_metadata({"geo": json.dumps(meta)})
@@ -127,12 +128,12 @@ class StagedGeoParquet:
         with tempfile.NamedTemporaryFile(dir=work_dir, suffix=".parquet", delete=False) as tmp:
             self.path = Path(tmp.name)
         self.file = GeoParquetFile(self.path, crs)
-        self.meta: dict = {}
+        self.meta: dict[str, Any] = {}
 
     def finish(self) -> None:
         self.meta = self.file.close()
 
-    def publish(self, store: ObjectStore, key: str) -> tuple[ObjectInfo, dict, int]:
+    def publish(self, store: ObjectStore, key: str) -> tuple[ObjectInfo, dict[str, Any], int]:
         try:
             info = store.put_file(key, self.path, "application/vnd.apache.parquet", consume=True)
             return info, self.meta, self.file.rows
@@ -146,7 +147,7 @@ def write_geoparquet(
     tables: Iterable[pa.Table],
     crs: str,
     work_dir: Path,
-) -> tuple[ObjectInfo, dict, int]:
+) -> tuple[ObjectInfo, dict[str, Any], int]:
     """Stream tables into one GeoParquet object, published in a single atomic PUT/rename."""
     staged = StagedGeoParquet(crs, work_dir)
     try:
@@ -165,7 +166,7 @@ def write_grouped_geoparquet(
     tables: Callable[[list[str] | None], Iterable[pa.Table]],
     crs: str,
     work_dir: Path,
-) -> tuple[ObjectInfo, dict, int]:
+) -> tuple[ObjectInfo, dict[str, Any], int]:
     """write_geoparquet with rows grouped into row groups by location, for readers that skip by bbox.
 
     `tables(columns)` yields the rows (with their `seq`), again on every call; `tables(["bbox", "seq"])`
@@ -209,7 +210,7 @@ def write_grouped_geoparquet(
         for writer in writers.values():
             writer.close()
 
-        def groups_in_order():
+        def groups_in_order() -> Iterator[pa.Table]:
             for k in range(count):
                 with pa.memory_map(str(spill / f"{k}.arrow")) as source:
                     yield pa.ipc.open_file(source).read_all()
@@ -219,10 +220,9 @@ def write_grouped_geoparquet(
         shutil.rmtree(spill, ignore_errors=True)
 
 
-# The spill lives seconds and is read back through a memory map: uncompressed, that read copies nothing.
-# lz4 cost 2-3 s of CPU at 1M rows (the GeoParquet lane took 10.0-12.3 s with it, 7.7-8.7 s without) and
-# saved little scratch disk (peak 2,060 vs 2,199 MiB at 1M: the spill and the finished file never coexist
-# in full).
+# The spill lives briefly and is read back through a memory map: uncompressed, that read copies nothing.
+# lz4 cost CPU and saved little scratch disk, since the spill and the finished file never coexist in full
+# (measurements: docs/performance.md, "Codecs").
 _SPILL_OPTIONS = pa.ipc.IpcWriteOptions(compression=None)
 _GROUPED_SCHEMA = FIELD_SCHEMA.append(pa.field("seq", pa.int64(), nullable=False))
 
@@ -280,7 +280,8 @@ def _hilbert(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def late_text(field_id: str, intended: dt.date, arrival: dt.datetime, detected_in: dt.date) -> str:
     """The text object of one late field (late_texts for a single row)."""
     one = [pa.array([v], pa.string()) for v in (intended.isoformat(), iso_utc(arrival), detected_in.isoformat())]
-    return late_texts(pa.array([field_id], pa.string()), *one)[0].as_py()
+    text: str = late_texts(pa.array([field_id], pa.string()), *one)[0].as_py()
+    return text
 
 
 def late_texts(field_ids: pa.Array, intended: pa.Array, arrival: pa.Array, detected_in: pa.Array) -> pa.Array:
@@ -299,7 +300,7 @@ def late_texts(field_ids: pa.Array, intended: pa.Array, arrival: pa.Array, detec
     )
 
 
-def late_feature(row: dict) -> bytes:
+def late_feature(row: dict[str, Any]) -> bytes:
     """An RFC 7946 Feature (lon/lat, CCW exterior rings) with every property of the published row.
 
     `row` holds the row's values with processing_date, arrival_time and detected_in already as text."""
@@ -384,6 +385,6 @@ def write_lines(store: ObjectStore, key: str, lines_path: Path, content_type: st
     return store.put_file(key, lines_path, content_type)
 
 
-def write_manifest(store: ObjectStore, partition: dt.date, manifest: dict) -> ObjectInfo:
+def write_manifest(store: ObjectStore, partition: dt.date, manifest: dict[str, Any]) -> ObjectInfo:
     body = orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
     return store.put_bytes(keys.manifest_key(partition), body, "application/json")

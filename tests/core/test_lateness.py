@@ -75,7 +75,7 @@ def test_iso_utc_texts_is_iso_utc_for_a_whole_column(instants):
 )
 def test_late_reasons_of_a_column_read_as_each_rows_own(rows, window_hours):
     """The classifier words a chunk's late rows a column at a time: each row's text as late_reason's."""
-    from geospatial_pipeline.core.partition import _late_reasons
+    from geospatial_pipeline.core.partition import late_reasons as _late_reasons
 
     window = dt.timedelta(hours=window_hours)
     intended = np.array([d for d, _ in rows], dtype="datetime64[D]")

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import geospatial_pipeline.core.reading as reading
-from geospatial_pipeline.core.records import Reason
+from geospatial_pipeline.core.reasons import Reason
 
 PADDING = b"\r\x1e \t"
 LINE = st.one_of(

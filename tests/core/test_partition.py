@@ -11,10 +11,13 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geospatial_pipeline.core import partition
-from geospatial_pipeline.core.partition import FIELD_SCHEMA, classify_chunk, winners
-from geospatial_pipeline.core.reading import RawChunk, parse_chunk
+from geospatial_pipeline.core import dedupe, schema
+from geospatial_pipeline.core.dedupe import winners
+from geospatial_pipeline.core.features import parse_chunk
+from geospatial_pipeline.core.partition import classify_chunk
+from geospatial_pipeline.core.reading import RawChunk
 from geospatial_pipeline.core.rules import Rules
+from geospatial_pipeline.core.schema import FIELD_SCHEMA
 
 P = dt.date(2025, 1, 2)
 NOW = dt.datetime(2025, 1, 3, 1, 0, tzinfo=dt.UTC)
@@ -89,7 +92,7 @@ def test_rows_carry_the_published_columns():
 def test_data_past_what_one_string_array_holds_is_published_in_chunks(monkeypatch):
     texts = [feat(f"F{i}", "2025-01-02T05:00:00Z", "2025-01-02", data={"note": "x" * i}) for i in range(5)]
     whole = classify(*texts).on_time
-    monkeypatch.setattr(partition, "_MAX_ARRAY_BYTES", 40)  # a few records' data to a chunk, as 2 GiB would be
+    monkeypatch.setattr(schema, "_MAX_ARRAY_BYTES", 40)  # a few records' data to a chunk, as 2 GiB would be
     split = classify(*texts).on_time
     assert split["data"].num_chunks > 1
     assert split.equals(whole)
@@ -182,18 +185,18 @@ def test_winners_follow_the_rule_however_the_keys_are_chunked(rows, cut):
 def test_winners_stay_exact_when_every_field_id_hashes_alike(rows):
     # a forced collision: grouping by hash alone would merge different fields; the exact path must not
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(partition, "_string_hashes", lambda ids: np.zeros(len(ids), dtype=np.uint64))
+        mp.setattr(dedupe, "_string_hashes", lambda ids: np.zeros(len(ids), dtype=np.uint64))
         assert winners(keys_table(rows)).tolist() == _winners_by_hand(rows)
 
 
 @given(st.lists(st.text(max_size=12), min_size=1, max_size=40), st.integers(0, 40))
 @settings(max_examples=200, deadline=None)
 def test_string_hashes_depend_only_on_the_string(ids, cut):
-    whole = partition._string_hashes(pa.chunked_array([pa.array(ids, pa.string())]))
+    whole = dedupe._string_hashes(pa.chunked_array([pa.array(ids, pa.string())]))
     cut = min(cut, len(ids))
     sliced = pa.chunked_array([pa.array(ids, pa.string()).slice(0, cut), pa.array(["pad", *ids]).slice(1 + cut)])
     large = pa.chunked_array([pa.array(ids, pa.large_string())])
-    assert whole.tolist() == partition._string_hashes(sliced).tolist() == partition._string_hashes(large).tolist()
+    assert whole.tolist() == dedupe._string_hashes(sliced).tolist() == dedupe._string_hashes(large).tolist()
     by_id = dict(zip(ids, whole.tolist(), strict=True))
     assert len(set(by_id.values())) == len(by_id)  # distinct ids, distinct hashes (for these sizes)
 

@@ -4,15 +4,21 @@ import gzip
 import io
 import json
 
-from geospatial_pipeline.core.reading import is_raw_batch_file, iter_chunks, parse_chunk
-from geospatial_pipeline.core.records import Reason
+from geospatial_pipeline.core.features import parse_chunk
+from geospatial_pipeline.core.reading import is_raw_batch_file, iter_chunks
+from geospatial_pipeline.core.reasons import Reason
 
 
 def feature(fid: str, **props) -> dict:
     return {
         "type": "Feature",
         "geometry": {"type": "Point", "coordinates": [1, 2]},
-        "properties": {"field_id": fid, **props},
+        "properties": {
+            "field_id": fid,
+            "arrival_time": "2025-01-02T00:00:00Z",
+            "processing_date": "2025-01-02",
+            **props,
+        },
     }
 
 
@@ -50,8 +56,8 @@ def test_crlf_and_record_separators_are_tolerated():
     data = b"\x1e" + json.dumps(feature("a")).encode() + b"\r\n" + json.dumps(feature("b")).encode()
     [chunk] = chunks("raw/x.geojsonl", data)
     parsed = parse_chunk(chunk)
-    assert parsed.reasons == {}
-    assert [p["field_id"] for p in parsed.properties] == ["a", "b"]
+    assert parsed.problems == {}
+    assert parsed.properties.field_id.to_pylist() == ["a", "b"]
 
 
 def test_oversized_line_is_quarantined_without_stopping_the_rest():
@@ -60,9 +66,9 @@ def test_oversized_line_is_quarantined_without_stopping_the_rest():
     [chunk] = chunks("raw/x.geojsonl", data, max_record_bytes=1000)
     parsed = parse_chunk(chunk)
     assert sorted(parsed.lines) == [1, 2, 3]
-    rejected = {parsed.lines[i]: r[0][0] for i, r in parsed.reasons.items()}
+    rejected = {parsed.lines[i]: r[0][0] for i, r in parsed.problems.items()}
     assert rejected == {2: Reason.RECORD_TOO_LARGE}
-    assert len(parsed.texts[parsed.lines.index(2)]) <= 1024  # only a prefix is kept
+    assert len(parsed.texts[parsed.lines.tolist().index(2)]) <= 1024  # only a prefix is kept
 
 
 def test_oversized_line_spanning_read_blocks_is_skipped_to_its_newline(monkeypatch):
@@ -74,24 +80,24 @@ def test_oversized_line_spanning_read_blocks_is_skipped_to_its_newline(monkeypat
     [chunk] = chunks("raw/x.geojsonl", data, max_record_bytes=200)
     parsed = parse_chunk(chunk)
     assert sorted(parsed.lines) == [1, 2, 3]
-    assert [parsed.lines[i] for i in parsed.reasons] == [2]
-    ok = [p["field_id"] for i, p in enumerate(parsed.properties) if i not in parsed.reasons]
-    assert ok == ["a", "b"]
+    assert [parsed.lines[i] for i in parsed.problems] == [2]
+    ids = parsed.properties.field_id.to_pylist()
+    assert [ids[i] for i in range(len(ids)) if i not in parsed.problems] == ["a", "b"]
 
 
 def test_malformed_and_non_feature_lines_get_reasons():
     data = lines(b'{"type":"Feature","geometry":', b"[1, 2]", {"type": "Point", "coordinates": [0, 0]}, feature("ok"))
     [chunk] = chunks("raw/x.geojsonl", data)
     parsed = parse_chunk(chunk)
-    reasons = {parsed.lines[i]: [r for r, _ in rs] for i, rs in parsed.reasons.items()}
+    reasons = {parsed.lines[i]: [r for r, _ in rs] for i, rs in parsed.problems.items()}
     assert reasons == {1: [Reason.MALFORMED_JSON], 2: [Reason.NOT_A_FEATURE], 3: [Reason.NOT_A_FEATURE]}
 
 
 def test_nan_coordinates_are_recognised_not_called_malformed():
-    text = b'{"type":"Feature","geometry":{"type":"Point","coordinates":[NaN,1]},"properties":{"field_id":"n"}}'
+    text = json.dumps(feature("n")).replace("[1, 2]", "[NaN, 1]").encode()
     [chunk] = chunks("raw/x.geojsonl", text)
     parsed = parse_chunk(chunk)
-    assert [r for r, _ in parsed.reasons[0]] == [Reason.GEOMETRY_NON_FINITE]
+    assert [r for r, _ in parsed.problems[0]] == [Reason.GEOMETRY_NON_FINITE]
 
 
 def test_feature_collection_with_legacy_crs_member():
@@ -109,7 +115,7 @@ def test_feature_collection_over_the_size_limit_is_one_reject():
     doc = {"type": "FeatureCollection", "features": [feature(str(i)) for i in range(100)]}
     [chunk] = chunks("raw/x.geojson", json.dumps(doc).encode(), max_collection_bytes=1000)
     parsed = parse_chunk(chunk)
-    assert [r for r, _ in parsed.reasons[0]] == [Reason.RECORD_TOO_LARGE]
+    assert [r for r, _ in parsed.problems[0]] == [Reason.RECORD_TOO_LARGE]
 
 
 def test_gzip_input_is_read_and_a_corrupt_tail_is_quarantined():
@@ -120,7 +126,7 @@ def test_gzip_input_is_read_and_a_corrupt_tail_is_quarantined():
     corrupt = gzip.compress(body)[:-30] + b"garbage-garbage-garbage-garbage"
     got = chunks("raw/x.geojsonl.gz", corrupt)
     parsed = [parse_chunk(c) for c in got]
-    reasons = [r for p in parsed for rs in p.reasons.values() for r, _ in rs]
+    reasons = [r for p in parsed for rs in p.problems.values() for r, _ in rs]
     assert Reason.FILE_UNREADABLE in reasons
 
 

@@ -1,17 +1,42 @@
-"""Identity and time validation of raw properties (pydantic, whole batches at once)."""
+"""Identity and time validation of raw properties: Pydantic from the JSON text, then the column rules."""
 
 import datetime as dt
+import json
+from types import SimpleNamespace
 
+import numpy as np
+import orjson
 import pytest
 
-from geospatial_pipeline.core.records import Reason, validate_properties
+from geospatial_pipeline.core.reasons import Reason
+from geospatial_pipeline.core.records import property_columns
 
 GOOD = {"field_id": "F-1", "arrival_time": "2025-01-01T05:00:00Z", "processing_date": "2025-01-01", "data": {"a": 1}}
 
 
+def validate(items: list) -> tuple[list, dict]:
+    """Each item as its JSON text through property_columns: a row per valid item (else None), problems."""
+    texts = [item if isinstance(item, bytes) else json.dumps(item).encode() for item in items]
+    nonfinite = np.array([b"NaN" in t or b"Infinity" in t for t in texts])
+    out = property_columns(texts, nonfinite)
+    rows = [
+        SimpleNamespace(
+            field_id=out.field_id[k].as_py(),
+            arrival_time=out.arrival[k].astype(dt.datetime).replace(tzinfo=dt.UTC),
+            processing_date=out.intended[k].astype(dt.date),
+            data=orjson.loads(out.data[k].as_py()),
+            crs=out.crs[k],
+        )
+        if out.valid[k]
+        else None
+        for k in range(len(texts))
+    ]
+    return rows, out.problems
+
+
 def one(**changes):
-    models, problems = validate_properties([GOOD | changes])
-    return models[0], {r for r, _ in problems.get(0, [])}
+    rows, problems = validate([GOOD | changes])
+    return rows[0], {r for r, _ in problems.get(0, [])}
 
 
 def test_valid_record_parses_to_utc_and_date():
@@ -86,7 +111,7 @@ def test_each_bad_property_gets_its_own_reason(changes, reason):
 
 
 def test_missing_required_properties_are_named():
-    models, problems = validate_properties([{"data": {}}])
+    models, problems = validate([{"data": {}}])
     assert models == [None]
     assert {r for r, _ in problems[0]} == {
         Reason.INVALID_FIELD_ID,
@@ -98,7 +123,67 @@ def test_missing_required_properties_are_named():
 
 def test_a_bad_record_does_not_spoil_its_batch():
     items = [GOOD, GOOD | {"field_id": "a/b"}, "not a dict", GOOD | {"field_id": "F-2"}]
-    models, problems = validate_properties(items)
+    models, problems = validate(items)
     assert [m.field_id if m else None for m in models] == ["F-1", None, None, "F-2"]
     assert sorted(problems) == [1, 2]
     assert problems[2][0][0] == Reason.NOT_A_FEATURE
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            b'{"field_id":"\\ud800","arrival_time":"2025-01-01T05:00:00Z","processing_date":"2025-01-01"}',
+            Reason.INVALID_FIELD_ID,
+        ),
+        (
+            b'{"field_id":"A","arrival_time":"2025-01-01T05:00:00Z","processing_date":"2025-01-01","data":{"x":NaN}}',
+            Reason.DATA_NOT_OBJECT,
+        ),
+        (
+            b'{"field_id":"A","arrival_time":"9999-12-31T23:59:59-01:00","processing_date":"2025-01-01"}',
+            Reason.INVALID_ARRIVAL_TIME,
+        ),
+        (
+            b'{"field_id":"A","arrival_time":"2025-01-01T05:00:00Z","processing_date":"9999-12-31T23:59:59-01:00"}',
+            Reason.INVALID_PROCESSING_DATE,
+        ),
+    ],
+)
+def test_what_only_python_json_reads_or_a_column_rule_catches_gets_its_reason(text, reason):
+    rows, problems = validate([text])
+    assert rows == [None] and {r for r, _ in problems[0]} == {reason}
+
+
+def test_data_nested_past_pydantic_s_parser_is_judged_on_its_own_rule():
+    deep = {"a": 1}
+    for _ in range(300):
+        deep = {"a": deep}
+    rows, problems = validate([GOOD | {"data": deep}])
+    assert rows == [None] and problems[0][0][0] == Reason.DATA_NOT_OBJECT
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        {"processing_date": "2025-01-01", "field_id": "F-1", "arrival_time": "2025-01-01T07:00:00+02:00"},
+        {
+            "arrival_time": "2025-01-01T05:00:00.000000Z",
+            "data": {"z": [1, {"y": None}], "a": "ü"},
+            "field_id": "F-1",
+            "extra": [1],
+            "processing_date": "2025-01-01",
+        },
+        {
+            "field_id": "F-1",
+            "arrival_time": "2025-01-01T00:30:00-04:30",
+            "processing_date": "2025-01-01T03:00:00+02:00",
+            "crs": "EPSG:4326",
+        },
+    ],
+)
+def test_any_spelling_of_a_valid_record_gives_the_same_columns(spelling):
+    rows, problems = validate([spelling])
+    assert problems == {}
+    assert rows[0].field_id == "F-1" and rows[0].arrival_time == dt.datetime(2025, 1, 1, 5, tzinfo=dt.UTC)
+    assert rows[0].processing_date == dt.date(2025, 1, 1)

@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 
 from geospatial_pipeline.core.rules import Rules
+from geospatial_pipeline.defs.assets import FIELDS, REJECTED
 from geospatial_pipeline.defs.checks import conservation_problems, evaluate_checks, geo_metadata_problems
 from geospatial_pipeline.lake.publish import run_partition
 from geospatial_pipeline.lake.store import LocalStore
@@ -23,7 +24,7 @@ def published(lake_dir, fixture_settings):
 
 def test_checks_pass_on_a_real_run(published):
     store, report = published
-    results = {r.check_name: r for r in evaluate_checks(store, report, max_rejected_ratio=0.5)}
+    results = {r.check_name: r for r in evaluate_checks(store, report, 0.5, fields=FIELDS, rejected=REJECTED)}
     assert all(r.passed for r in results.values()), {k: r.metadata for k, r in results.items()}
 
 
@@ -63,7 +64,7 @@ def test_geo_metadata_problems_are_specific():
 
 def test_rejection_ratio_check_warns_above_threshold(published):
     store, report = published
-    results = {r.check_name: r for r in evaluate_checks(store, report, max_rejected_ratio=0.1)}
+    results = {r.check_name: r for r in evaluate_checks(store, report, 0.1, fields=FIELDS, rejected=REJECTED)}
     ratio_check = results["rejected_ratio_within_threshold"]
     assert not ratio_check.passed and ratio_check.severity.value == "WARN"
     assert ratio_check.metadata["rejected_ratio"].value == pytest.approx(2 / 6, abs=1e-6)

@@ -113,6 +113,20 @@ def test_the_image_ships_the_numba_kernels_compiled_for_a_generic_cpu():
     build, final = stages()
     build_text = "\n".join(build)
     assert "mkdir /opt/venv/numba-cache" in build_text
-    assert "python -m geospatial_pipeline.core.kernels_warmup" in build_text
-    for stage in (build_text, "\n".join(final)):
+    assert (
+        "NUMBA_CACHE_DIR=/opt/venv/numba-cache /opt/venv/bin/python -m geospatial_pipeline.core.kernels_warmup"
+        in build_text
+    )
+    final_text = "\n".join(final)
+    for stage in (build_text, final_text):
         assert re.search(r"NUMBA_CPU_NAME=generic", stage)
+    # The run pods' numba cache is a copy in the writable /tmp, made by the entrypoint before the command.
+    assert re.search(r"NUMBA_CACHE_DIR=/tmp/numba-cache", final_text)
+    entrypoint = next(line for line in final if line.startswith("ENTRYPOINT"))
+    assert "cp -R /opt/venv/numba-cache/." in entrypoint and 'exec \\"$@\\"' in entrypoint
+
+
+def test_the_allocator_is_tuned_by_the_image_s_environment():
+    _, final = stages()
+    final_text = "\n".join(final)
+    assert "MALLOC_TRIM_THRESHOLD_=1073741824" in final_text and "MALLOC_MMAP_THRESHOLD_=67108864" in final_text

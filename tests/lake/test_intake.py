@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import signal
 import sys
 from pathlib import Path
 
@@ -141,26 +142,31 @@ def test_block_numbering_leaves_room_for_every_line(tmp_path, monkeypatch):
     assert got.records == len(seqs) + sum(1 for _ in got.rejected_path.open("rb"))
 
 
-def test_a_block_whose_worker_died_is_classified_here_and_the_lake_is_the_same(tmp_path, monkeypatch):
-    from concurrent.futures import Future
-    from concurrent.futures.process import BrokenProcessPool
+def test_a_worker_killed_mid_run_leaves_the_run_to_finish_with_the_same_lake(tmp_path, monkeypatch, caplog):
+    """SIGKILL, as the OOM killer sends it, to a real worker process once the first block is back and
+    others are in flight: the pool breaks, and every block it held is classified here instead."""
+    import psutil
 
     batch = _awkward_batch(600)
     monkeypatch.setattr(reading, "READ_BLOCK", 1_000)
     here = _run(_lake(tmp_path / "here", batch), processes=1)
     monkeypatch.setattr(intake, "BLOCK_BYTES", 20_000)
-    submit, submitted = intake.ProcessPoolExecutor.submit, []
+    killed: list[int] = []
+    result = intake._block_result
 
-    def dying(pool, fn, job):  # every third block's worker "dies": its future fails as a broken pool's does
-        submitted.append(job)
-        if len(submitted) % 3:
-            return submit(pool, fn, job)
-        failed = Future()
-        failed.set_exception(BrokenProcessPool("a child process terminated abruptly"))
-        return failed
+    def first_then_kill(future, job):
+        outcome = result(future, job)
+        if not killed:
+            workers = [p for p in psutil.Process().children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
+            assert workers, "no worker process to kill"
+            workers[0].send_signal(signal.SIGKILL)
+            workers[0].wait(timeout=30)
+            killed.append(workers[0].pid)
+        return outcome
 
-    monkeypatch.setattr(intake.ProcessPoolExecutor, "submit", dying)
-    workers = _run(_lake(tmp_path / "workers", batch), processes=2)
-    assert len(submitted) >= 6
+    monkeypatch.setattr(intake, "_block_result", first_then_kill)
+    with caplog.at_level("WARNING", logger="geospatial_pipeline.lake.intake"):
+        workers = _run(_lake(tmp_path / "workers", batch), processes=2)
+    assert killed and "classify worker process died" in caplog.text
     assert here.counts == workers.counts
     assert diff_states(lake_state(LocalStore(tmp_path / "here")), lake_state(LocalStore(tmp_path / "workers"))) == []

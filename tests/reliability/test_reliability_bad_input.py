@@ -29,7 +29,7 @@ from pyproj import Transformer
 from reliability_support import run
 
 from geospatial_pipeline.core.reading import READ_BLOCK, iter_chunks
-from geospatial_pipeline.core.records import Reason
+from geospatial_pipeline.core.reasons import Reason
 from geospatial_pipeline.lake import keys
 from geospatial_pipeline.lake.publish import OUTCOMES
 from geospatial_pipeline.lake.store import LOCAL_TMP_DIR, LocalStore

@@ -99,7 +99,7 @@ def test_settings_hold_no_credentials_and_the_client_uses_the_default_chain(sett
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     resource = lake_resource(settings_for(s3_bucket="some-bucket", s3_region="us-east-1"))
-    assert resource.aws_access_key_id is None and resource.aws_secret_access_key is None
+    assert resource.s3.aws_access_key_id is None and resource.s3.aws_secret_access_key is None
     credentials = resource.store().client._request_signer._credentials
     assert (credentials.method, credentials.access_key) == ("env", "testing-from-environment")
 

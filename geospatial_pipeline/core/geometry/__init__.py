@@ -1,0 +1,1 @@
+"""Geometry of field records, as flat arrays: read (from the scan), checks, reprojection, measures, encodings."""

@@ -1,0 +1,190 @@
+"""The compiled scan held to Python's json: validity, the members it finds, and the numbers it reads,
+for records spelled every way JSON allows."""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from geospatial_pipeline.core import collection, scan
+
+
+def scanned(*texts: bytes) -> scan.Scanned:
+    lengths = np.array([len(t) for t in texts], dtype=np.int64)
+    ends = np.cumsum(lengths)
+    return scan.scan(b"".join(texts), ends - lengths, ends)
+
+
+def python_verdict(text: bytes) -> int:
+    """What Python's json makes of a record: MALFORMED, NOT_OBJECT or OK."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return scan.MALFORMED
+    return scan.OK if isinstance(value, dict) else scan.NOT_OBJECT
+
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**30), 10**30)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=20,
+)
+spellings = st.sampled_from(
+    [
+        {},
+        {"separators": (",", ":")},
+        {"indent": 2},
+        {"ensure_ascii": False},
+        {"separators": (" , ", " : "), "ensure_ascii": False},
+    ]
+)
+
+
+@settings(max_examples=800, deadline=None)
+@given(values, spellings)
+def test_any_json_python_writes_is_judged_as_python_reads_it(value, spelling):
+    text = json.dumps(value, **spelling).encode()
+    assert scanned(text).status[0] == python_verdict(text)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(values, st.data())
+def test_damaged_json_is_malformed_exactly_when_python_says_so(value, data):
+    text = bytearray(json.dumps({"k": value, "type": "Feature"}).encode())
+    for _ in range(data.draw(st.integers(1, 3))):
+        at = data.draw(st.integers(0, len(text)))
+        action = data.draw(st.sampled_from(["delete", "insert", "replace", "cut"]))
+        byte = data.draw(st.sampled_from(b'{}[],:"\\ -+.eE0123456789aflnrstuxNI\t\n\x01'))
+        if action == "delete" and at < len(text):
+            del text[at]
+        elif action == "insert":
+            text.insert(at, byte)
+        elif action == "replace" and at < len(text):
+            text[at] = byte
+        elif action == "cut":
+            del text[at:]
+    assert scanned(bytes(text)).status[0] == python_verdict(bytes(text)), bytes(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        (b'{"a":"\xff"}', scan.MALFORMED),  # invalid UTF-8
+        (b'{"a":"\xed\xa0\x80"}', scan.OK),  # a surrogate in UTF-8: Python decodes bytes with surrogatepass
+        (b'{"a":"\xed\x80"}', scan.MALFORMED),  # a sequence cut short
+        (b'{"a":"\xc3\xa9\xe2\x82\xac\xf0\x9f\x8c\xbe"}', scan.OK),
+        (b'{"a":"\\ud800"}', scan.OK),  # a lone surrogate escape: Python reads it
+        (b"\xef\xbb\xbf{}", scan.OK),  # a byte-order mark
+        (b"[" * 1100 + b"]" * 1100, scan.MALFORMED),  # deeper than any JSON reader here goes
+        (b'{"a":[1,2,]}', scan.MALFORMED),
+        (b'{"a":-}', scan.MALFORMED),
+        (b'{"a":01}', scan.MALFORMED),
+        (b'{"a":1.}', scan.MALFORMED),
+        (b'{"a":NaN,"b":-Infinity}', scan.OK),
+        (b"", scan.MALFORMED),
+        (b'"text"', scan.NOT_OBJECT),
+    ],
+)
+def test_edges_of_the_grammar(text, status):
+    assert scanned(text).status[0] == status
+
+
+def bits(x: float) -> int:
+    return struct.unpack("<q", struct.pack("<d", x))[0]
+
+
+numbers = st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(10**25), 10**25)
+
+
+def spell(x: float | int, how: int) -> str:
+    if isinstance(x, int):
+        return str(x)
+    return [repr(x), f"{x:.17g}", f"{x:.15g}", f"{x:e}", f"{x:.10E}", json.dumps(x), f"{x:.3f}"][how % 7]
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.tuples(numbers, numbers), min_size=1, max_size=6), st.integers(0, 6), st.booleans())
+def test_numbers_are_the_doubles_python_reads_however_they_are_spelled(points, how, properties_first):
+    ring = ", ".join(f"[ {spell(x, how)} ,{spell(y, how + 1)}]" for x, y in points)
+    geometry = f'{{"coordinates" : [[{ring}]], "type": "Polygon"}}'
+    props = '"properties": {"field_id": "x"}'
+    body = f'{props}, "geometry": {geometry}' if properties_first else f'"geometry":{geometry},{props}'
+    text = f'{{"type": "Feature", {body}}}'.encode()
+    sc = scanned(text)
+    expected = [float(v) for pair in json.loads(text)["geometry"]["coordinates"][0] for v in pair]
+    got = sc.numbers[sc.number_lo[0] : sc.number_hi[0]]
+    assert [bits(v) for v in got] == [bits(v) for v in expected]
+
+
+def test_the_integer_minus_zero_is_plus_zero_as_in_python():
+    sc = scanned(b'{"type":"Feature","geometry":{"type":"Point","coordinates":[-0,-0.0]}}')
+    x, y = sc.numbers[:2]
+    assert math.copysign(1, x) == 1 and math.copysign(1, y) == -1
+
+
+def test_members_are_found_in_any_order_spelling_and_with_the_last_duplicate_winning():
+    texts = [
+        b'{"properties":{"p":1},"geometry":{"coordinates":[1,2],"type":"Point"},"type":"Feature"}',
+        b'{ "\\u0074ype" : "Fe\\u0061ture" , "id": 7, "bbox": [0,0,1,1], "properties" : {"p": {"x": [1]}},'
+        b' "geometry" : { "type" : "MultiPolygon", "coordinates" : [] , "crs": {"type":"name"} } }',
+        b'{"type":"Feature","geometry":{"type":"Point","coordinates":[1,2]},"geometry":null,"properties":null}',
+        b'{"type":"FeatureCollection","properties":{},"geometry":[[1]]}',
+    ]
+    sc = scanned(*texts)
+    joined = b"".join(texts)
+    assert sc.status.tolist() == [scan.OK] * 4
+    assert sc.is_feature.tolist() == [True, True, True, False]
+    for r, text in enumerate(texts):
+        props = json.loads(text)["properties"]
+        if sc.props_kind[r] != scan.ABSENT:
+            assert json.loads(joined[sc.props_start[r] : sc.props_end[r]]) == props
+    assert sc.geom_kind.tolist() == [scan.OBJECT, scan.OBJECT, scan.NULL, scan.OTHER]
+    assert sc.geom_type[:2].tolist() == [scan.TYPE_NAMES.index("Point"), scan.TYPE_NAMES.index("MultiPolygon")]
+    assert sc.number_hi[2] == sc.number_lo[2]  # the geometry that lost to a later member left no numbers
+
+
+def test_coordinates_that_are_not_nested_numbers_are_told_apart():
+    def coords(value: str) -> int:
+        sc = scanned(b'{"type":"Feature","geometry":{"type":"Polygon","coordinates":' + value.encode() + b"}}")
+        return int(sc.coords[0])
+
+    assert coords("[[[1,2],[3,4]]]") == scan.C_OK
+    assert coords('[[["1",2]]]') == scan.C_NOT_NUMBER
+    assert coords("[[[1,2],[3,[4]]]]") == scan.C_UNEVEN
+    assert coords("[[[[[1]]]]]") == scan.C_TOO_DEEP
+    assert coords("{}") == scan.C_NOT_ARRAY
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(values, max_size=5), st.sampled_from([{}, {"indent": 1}]))
+def test_a_feature_collection_is_split_into_its_features(features, spelling):
+    doc = {"crs": {"type": "name", "properties": {"name": "EPSG:3857"}}, "type": "FeatureCollection"}
+    doc["features"] = features
+    text = json.dumps(doc, **spelling).encode()
+    found = collection.read(text)
+    assert found.error is None and found.kind == 1
+    assert [json.loads(text[s:e]) for s, e in zip(found.starts, found.ends, strict=True)] == json.loads(text)[
+        "features"
+    ]
+    assert json.loads(found.crs) == doc["crs"]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.binary(max_size=12), st.binary(max_size=4))
+def test_any_bytes_in_a_string_are_judged_as_python_decodes_them(inside, after):
+    """Python's json decodes bytes as UTF-8 with surrogatepass; every other invalid sequence is not JSON."""
+    text = b'{"a":"' + inside.replace(b'"', b"").replace(b"\\", b"") + b'"' + after.replace(b"}", b"") + b"}"
+    assert scanned(text).status[0] == python_verdict(text), text
