@@ -109,11 +109,12 @@ def per_record_reference(source: Path, out: Path, partition: dt.date, window: dt
                 geom = transform(transformers[crs].transform, geom)
             geom = shapely.orient_polygons(geom, exterior_cw=False)
             area, perimeter = geod.geometry_area_perimeter(geom)
-            closes = dt.datetime.combine(props.processing_date, dt.time(), dt.UTC) + window
-            late = props.processing_date < partition or props.arrival_time > closes
+            intended, arrival = _utc_date(props.processing_date), _utc(props.arrival_time)
+            closes = dt.datetime.combine(intended, dt.time(), dt.UTC) + window
+            late = intended < partition or arrival > closes
             columns["field_id"].append(props.field_id)
-            columns["processing_date"].append(props.processing_date)
-            columns["arrival_time"].append(props.arrival_time)
+            columns["processing_date"].append(intended)
+            columns["arrival_time"].append(arrival)
             columns["arrived_late"].append(late)
             columns["area_ha"].append(abs(area) / 10_000)
             columns["perimeter_m"].append(perimeter)
@@ -123,3 +124,13 @@ def per_record_reference(source: Path, out: Path, partition: dt.date, window: dt
             columns["geojson"].append(orjson.dumps(mapping(geom)).decode() if late else None)
     pq.write_table(pa.table(columns), out, compression="zstd")
     return len(columns["field_id"]) + rejected
+
+
+def _utc(instant: dt.datetime) -> dt.datetime:
+    """The model keeps an instant as written: naive means UTC."""
+    return instant.replace(tzinfo=dt.UTC) if instant.tzinfo is None else instant.astimezone(dt.UTC)
+
+
+def _utc_date(intended: dt.date) -> dt.date:
+    """`processing_date` is a date, or a date and time whose UTC day is meant."""
+    return _utc(intended).date() if isinstance(intended, dt.datetime) else intended
