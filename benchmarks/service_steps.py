@@ -26,7 +26,7 @@ def child_s3(p: dict) -> dict:
     from dagster_aws.s3 import S3Resource
 
     from geospatial_pipeline.defs.resources import LakeResource
-    from geospatial_pipeline.lake.store import S3Store
+    from geospatial_pipeline.lake.s3_store import S3Store
     from geospatial_pipeline.lake.writers import write_late_objects
 
     port = _free_port()

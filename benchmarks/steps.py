@@ -193,8 +193,8 @@ def late_object_sizes(lake: Path) -> dict[str, list[int]]:
 
 
 def child_pipeline(p: dict) -> dict:
+    from geospatial_pipeline.lake.local_store import LocalStore
     from geospatial_pipeline.lake.publish import run_partition
-    from geospatial_pipeline.lake.store import LocalStore
     from geospatial_pipeline.settings import load_settings
 
     source = Path(p["source"])

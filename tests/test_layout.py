@@ -36,7 +36,7 @@ ALLOWED = {
 }
 DAGSTER = ("dagster", "dagster_aws")
 AWS = ("boto3", "botocore")
-AWS_MODULES = {"lake/store.py", "defs/resources.py"}
+AWS_MODULES = {"lake/s3_store.py", "defs/resources.py"}
 
 
 def modules() -> list[Path]:

@@ -24,7 +24,9 @@ from dagster import ConfigurableResource
 from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
-from geospatial_pipeline.lake.store import LocalStore, ObjectStore, S3Store
+from geospatial_pipeline.lake.local_store import LocalStore
+from geospatial_pipeline.lake.s3_store import S3Store
+from geospatial_pipeline.lake.store import ObjectStore
 from geospatial_pipeline.settings import PipelineSettings
 
 CONNECT_TIMEOUT_S = 10

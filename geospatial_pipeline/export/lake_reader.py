@@ -21,7 +21,8 @@ import pyarrow.parquet as pq
 
 from geospatial_pipeline.export import ExportError
 from geospatial_pipeline.lake import keys
-from geospatial_pipeline.lake.store import LocalStore, ObjectStore, ObjectStoreError
+from geospatial_pipeline.lake.local_store import LocalStore
+from geospatial_pipeline.lake.store import ObjectStore, ObjectStoreError
 
 # A Parquet object up to this size is fetched in one GET; a larger one is read by byte ranges (S3).
 WHOLE_OBJECT_BYTES = 64 << 20

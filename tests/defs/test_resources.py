@@ -15,7 +15,8 @@ from botocore import UNSIGNED
 from dagster_aws.s3 import S3Resource
 
 from geospatial_pipeline.defs.resources import LakeResource, lake_resource
-from geospatial_pipeline.lake.store import LocalStore, S3Store
+from geospatial_pipeline.lake.local_store import LocalStore
+from geospatial_pipeline.lake.s3_store import S3Store
 from geospatial_pipeline.settings import load_settings
 from tests.conftest import use_fake_aws
 from tests.integration.lake_backends import moto_http_server

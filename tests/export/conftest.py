@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from geospatial_pipeline.lake.store import LocalStore
+from geospatial_pipeline.lake.local_store import LocalStore
 from tests.export.lakes import fixture_lake, grid_lake, settings_for
 
 

@@ -140,7 +140,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=REPO / "benchmarks" / "out")
     parser.add_argument("--repair", action="store_true", help="repair invalid geometries (default: quarantine them)")
     args = parser.parse_args()
-    from geospatial_pipeline.lake.store import LocalStore
+    from geospatial_pipeline.lake.local_store import LocalStore
 
     if args.lake.exists():
         shutil.rmtree(args.lake)

@@ -12,7 +12,7 @@ import pytest
 
 from geospatial_pipeline.export import cli, sinks
 from geospatial_pipeline.lake import keys
-from geospatial_pipeline.lake.store import LocalStore
+from geospatial_pipeline.lake.local_store import LocalStore
 from tests.conftest import FIXTURE_DATES
 
 SCRIPT = Path(sys.executable).parent / "geospatial-export"

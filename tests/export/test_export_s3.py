@@ -14,7 +14,7 @@ import yaml
 
 from geospatial_pipeline.export.cli import main, open_lake
 from geospatial_pipeline.lake import keys
-from geospatial_pipeline.lake.store import S3Store
+from geospatial_pipeline.lake.s3_store import S3Store
 from tests.conftest import FIXTURE_DATES
 from tests.export import readme_snippets as snippets
 from tests.export.lakes import fixture_lake, settings_for

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import boto3
 
-from geospatial_pipeline.lake.store import LocalStore, ObjectStore, S3Store
+from geospatial_pipeline.lake.local_store import LocalStore
+from geospatial_pipeline.lake.s3_store import S3Store
+from geospatial_pipeline.lake.store import ObjectStore
 from tests.conftest import use_fake_aws
 
 BUCKET = "geo-test-data"

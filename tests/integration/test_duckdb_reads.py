@@ -19,7 +19,7 @@ import pytest
 import shapely
 
 from geospatial_pipeline.lake import keys
-from geospatial_pipeline.lake.store import LocalStore
+from geospatial_pipeline.lake.local_store import LocalStore
 from tests.export import readme_snippets as snippets
 from tests.export.lakes import (
     REAL_PARCELS,

@@ -15,8 +15,7 @@ import pytest
 from dagster import materialize
 
 from geospatial_pipeline.definitions import build_definitions
-from geospatial_pipeline.lake import keys
-from geospatial_pipeline.lake import store as store_module
+from geospatial_pipeline.lake import keys, local_store
 from geospatial_pipeline.settings import load_settings
 from tests.conftest import FIXTURE_DATES, FIXTURES
 from tests.integration.lake_backends import backend, upload_tree
@@ -91,7 +90,7 @@ def check_outcomes(store, date, expected_rows):
 @pytest.mark.parametrize("kind", ["local", "mock_aws", "moto_server"])
 def test_fixture_partitions_on_every_backend(kind, tmp_path, monkeypatch, instance, expected):
     # Every local input listed without its etag: the run hashes each while reading it.
-    monkeypatch.setattr(store_module, "SHALLOW_MIN_BYTES", 0)
+    monkeypatch.setattr(local_store, "SHALLOW_MIN_BYTES", 0)
     with backend(kind, tmp_path, monkeypatch) as (overrides, store):
         upload_tree(store, FIXTURES / "raw", "raw")
         settings = load_settings(FIXTURES / "config.yaml", **overrides)

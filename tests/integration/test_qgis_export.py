@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from geospatial_pipeline.lake import keys
-from geospatial_pipeline.lake.store import LocalStore
+from geospatial_pipeline.lake.local_store import LocalStore
 from tests.export import readme_snippets as snippets
 from tests.export.lakes import GRID_DAYS, grid_lake, settings_for
 from tests.integration.test_qgis_reads import SYSTEM_PYTHON, qgis_available

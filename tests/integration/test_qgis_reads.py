@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from geospatial_pipeline.lake import keys
+from geospatial_pipeline.lake.local_store import LocalStore
 from geospatial_pipeline.lake.publish import run_partition
-from geospatial_pipeline.lake.store import LocalStore
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 

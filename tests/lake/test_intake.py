@@ -16,8 +16,8 @@ import pytest
 from benchmarks.generate import NOW, PARTITION, _block
 from geospatial_pipeline.core import reading
 from geospatial_pipeline.lake import intake
+from geospatial_pipeline.lake.local_store import LocalStore
 from geospatial_pipeline.lake.publish import run_partition
-from geospatial_pipeline.lake.store import LocalStore
 from geospatial_pipeline.settings import load_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from geospatial_pipeline.core.lateness import iso_utc
 from geospatial_pipeline.core.schema import LATE_SCHEMA
 from geospatial_pipeline.lake import keys, writers
+from geospatial_pipeline.lake.local_store import LocalStore
 from geospatial_pipeline.lake.publish import run_partition
-from geospatial_pipeline.lake.store import LocalStore
 from geospatial_pipeline.lake.writers import late_object_jobs, late_texts, write_geoparquet, write_manifest
 from geospatial_pipeline.settings import PipelineSettings
 

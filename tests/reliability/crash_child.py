@@ -13,7 +13,8 @@ from pathlib import Path
 
 from reliability_support import CRASH_POINTS, FIXTURES, run
 
-from geospatial_pipeline.lake.store import OCTETS, LocalStore, ObjectStore, StagedWriter
+from geospatial_pipeline.lake.local_store import LocalStore
+from geospatial_pipeline.lake.store import OCTETS, ObjectStore, StagedWriter
 from geospatial_pipeline.settings import load_settings
 
 # Kill inside the store's own write path, between writing a temporary file (or a staged folder of late

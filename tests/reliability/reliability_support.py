@@ -21,8 +21,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from geospatial_pipeline.lake import keys
+from geospatial_pipeline.lake.local_store import LocalStore
 from geospatial_pipeline.lake.publish import OUTCOMES, PartitionReport, run_partition
-from geospatial_pipeline.lake.store import OCTETS, LocalStore, ObjectStore, StagedWriter
+from geospatial_pipeline.lake.store import OCTETS, ObjectStore, StagedWriter
 from geospatial_pipeline.settings import PipelineSettings
 
 REPO = Path(__file__).resolve().parents[2]

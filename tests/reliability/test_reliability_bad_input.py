@@ -31,8 +31,8 @@ from reliability_support import run
 from geospatial_pipeline.core.reading import READ_BLOCK, iter_chunks
 from geospatial_pipeline.core.reasons import Reason
 from geospatial_pipeline.lake import keys
+from geospatial_pipeline.lake.local_store import LOCAL_TMP_DIR, LocalStore
 from geospatial_pipeline.lake.publish import OUTCOMES
-from geospatial_pipeline.lake.store import LOCAL_TMP_DIR, LocalStore
 
 PARTITION = "2025-01-02"
 REASON_CODES = {r.value for r in Reason}

@@ -33,8 +33,9 @@ from reliability_support import (
 )
 
 from geospatial_pipeline.lake import keys, publish
+from geospatial_pipeline.lake.local_store import LOCAL_TMP_DIR, LocalStore
 from geospatial_pipeline.lake.publish import ConservationError
-from geospatial_pipeline.lake.store import LOCAL_TMP_DIR, LocalStore, StagedWriter
+from geospatial_pipeline.lake.store import StagedWriter
 
 CHILD = Path(__file__).with_name("crash_child.py")
 

@@ -24,7 +24,8 @@ from reliability_support import (
 from geospatial_pipeline.defs.assets import build_partition_assets
 from geospatial_pipeline.defs.resources import lake_resource
 from geospatial_pipeline.lake import keys
-from geospatial_pipeline.lake.store import ObjectStoreError, S3Store
+from geospatial_pipeline.lake.s3_store import S3Store
+from geospatial_pipeline.lake.store import ObjectStoreError
 
 pytestmark = pytest.mark.slow
 

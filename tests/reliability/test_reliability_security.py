@@ -25,7 +25,8 @@ from reliability_support import FIXTURES, REPO
 from geospatial_pipeline.defs.resources import lake_resource
 from geospatial_pipeline.lake import keys
 from geospatial_pipeline.lake.keys import UnsafeKeyError
-from geospatial_pipeline.lake.store import LOCAL_TMP_DIR, LocalStore, S3Store
+from geospatial_pipeline.lake.local_store import LOCAL_TMP_DIR, LocalStore
+from geospatial_pipeline.lake.s3_store import S3Store
 from geospatial_pipeline.settings import ConfigError, PipelineSettings, load_settings
 
 # --- no credentials ------------------------------------------------------------------------------------
