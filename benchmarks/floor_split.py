@@ -124,7 +124,7 @@ def split_for_pyarrow(source: Path) -> dict:
     if summary_path.exists():
         summary = json.loads(summary_path.read_text())
         if summary.get("stamp") == stamp:
-            return summary
+            return _located(summary, source.parent)
     folder = source.with_name(source.name + ".floor")
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -165,9 +165,16 @@ def split_for_pyarrow(source: Path) -> dict:
     if len(files) == 1 and left_out == 0:  # the batch reads as it is: no copy
         shutil.rmtree(folder)
         files = [{"path": str(source), "geometry": files[0]["geometry"], "records": records}]
+    for file in files:  # kept relative to the batch's folder, so the cache may move with it
+        file["path"] = str(Path(file["path"]).relative_to(source.parent))
     summary = {"stamp": stamp, "files": files, "records": records, "left_out": left_out}
     summary_path.write_text(json.dumps(summary, indent=1))
-    return summary
+    return _located(summary, source.parent)
+
+
+def _located(summary: dict, folder: Path) -> dict:
+    """The cached summary with each file's path under `folder`, where the batch is now."""
+    return {**summary, "files": [{**f, "path": str(folder / f["path"])} for f in summary["files"]]}
 
 
 def describe(summary: dict) -> str:

@@ -66,3 +66,15 @@ def test_a_batch_that_reads_as_it_is_is_its_own_floor_and_the_split_is_cached(tm
     source.write_bytes(feature(POLYGON) + feature(MULTI))  # a new batch under the same name: split again
     assert [f["geometry"] for f in split_for_pyarrow(source)["files"]] == ["Polygon", "MultiPolygon"]
     assert (tmp_path / "batch.geojsonl.floor.json").read_text() != cached
+
+
+def test_the_cached_split_moves_with_its_batch(tmp_path):
+    first, moved = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    source = first / "batch.geojsonl"
+    source.write_bytes(feature(POLYGON) + feature(MULTI) + feature(POLYGON))
+    split_for_pyarrow(source)
+    first.rename(moved)
+    again = split_for_pyarrow(moved / "batch.geojsonl")
+    assert [Path(f["path"]).parent for f in again["files"]] == [moved / "batch.geojsonl.floor"] * 2
+    assert sum(len(pajson.read_json(f["path"])) for f in again["files"]) == 3
