@@ -11,7 +11,6 @@ import gzip
 import json
 from pathlib import Path
 
-import mpmath
 import numpy as np
 import pytest
 import shapely
@@ -21,6 +20,7 @@ from pyproj import Geod, Transformer
 
 from geospatial_pipeline.core.geometry.measures import CHORD_LIMIT_M, polygon_measures, ring_measures
 from tests.core.geometry.support import measure as geodesic_area_perimeter
+from tests.core.geometry.support import precise_ring_area
 
 GEOD = Geod(ellps="WGS84")
 PARCELS = Path(__file__).resolve().parents[4] / "shared" / "real-parcels" / "parcels.geojsonl.gz"
@@ -78,36 +78,12 @@ def test_the_thin_flemish_parcel_is_published_as_geod_measures_it():
     assert area[0] == pytest.approx(geod_area_and_ring_lengths(shape)[0], rel=1e-8)
 
 
-def _precise_area(ring: np.ndarray, pieces: int = 32) -> mpmath.mpf:
-    """A ring's area at 40 digits: each edge resolved into `pieces` points on its geodesic (Geod.npts), then
-    the equal-area plane's shoelace, whose straight pieces are then within ~1e-12 of the geodesics."""
-    mpmath.mp.dps = 40
-    a, f = mpmath.mpf(6378137), 1 / mpmath.mpf("298.257223563")
-    e2 = f * (2 - f)
-    e = mpmath.sqrt(e2)
-    lon, lat = [ring[0, 0]], [ring[0, 1]]
-    for (x1, y1), (x2, y2) in zip(ring[:-1], ring[1:], strict=True):
-        for x, y in GEOD.npts(x1, y1, x2, y2, pieces - 1):
-            lon.append(x)
-            lat.append(y)
-        lon.append(x2)
-        lat.append(y2)
-
-    def authalic_y(degrees: float) -> mpmath.mpf:
-        s = mpmath.sin(mpmath.radians(mpmath.mpf(degrees)))
-        return a * (1 - e2) * (s / (1 - e2 * s * s) - mpmath.log((1 - e * s) / (1 + e * s)) / (2 * e)) / 2
-
-    xs = [a * mpmath.radians(mpmath.mpf(v)) for v in lon]
-    ys = [authalic_y(v) for v in lat]
-    return abs(sum(xs[i] * ys[i + 1] - xs[i + 1] * ys[i] for i in range(len(xs) - 1)) / 2)
-
-
 def test_tiny_parcels_are_nearer_a_40_digit_reference_than_geod_is():
     parcels = dict(real_parcels_lonlat())
     for field_id in ("de_bb-000", "de_bb-012", "pt-092"):  # 10, 3 and 224 m²: where Geod strays past 1e-7
         (part,) = getattr(parcels[field_id], "geoms", [parcels[field_id]])
         ring = np.asarray(shapely.orient_polygons(part).exterior.coords)
-        truth = _precise_area(ring)
+        truth = precise_ring_area(ring)
         ours = abs(ring_measures(ring, np.array([0, len(ring)]))[0][0])
         geod = abs(GEOD.polygon_area_perimeter(ring[:, 0], ring[:, 1])[0])
         assert abs(ours - truth) / truth < 5e-9, field_id
