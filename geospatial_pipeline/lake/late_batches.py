@@ -17,9 +17,9 @@ import pyarrow.parquet as pq
 
 from geospatial_pipeline.core.schema import FIELD_SCHEMA
 from geospatial_pipeline.lake import keys
+from geospatial_pipeline.lake.geoparquet import StagedGeoParquet
 from geospatial_pipeline.lake.spool import ROW_SCHEMA, Spool, in_sorted
 from geospatial_pipeline.lake.store import ObjectInfo, ObjectStore
-from geospatial_pipeline.lake.writers import StagedGeoParquet
 
 # The stored late rows a partition merges are numbered after every input record (see merge_seqs).
 MERGED_SEQ_BASE = 1 << 40

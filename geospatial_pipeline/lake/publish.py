@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from geospatial_pipeline.core.dedupe import winners
 from geospatial_pipeline.core.rules import Rules
 from geospatial_pipeline.lake import keys
+from geospatial_pipeline.lake.geoparquet import write_grouped_geoparquet
 from geospatial_pipeline.lake.intake import classify_inputs
 from geospatial_pipeline.lake.late_batches import (
     build_late_batches,
@@ -42,7 +43,7 @@ from geospatial_pipeline.lake.limits import Limits
 from geospatial_pipeline.lake.spool import ROW_SCHEMA, Spool, in_sorted
 from geospatial_pipeline.lake.store import ObjectInfo, ObjectStore
 from geospatial_pipeline.lake.workers import release_freed_memory
-from geospatial_pipeline.lake.writers import write_grouped_geoparquet, write_manifest
+from geospatial_pipeline.lake.writers import write_manifest
 
 log = logging.getLogger(__name__)
 
