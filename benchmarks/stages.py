@@ -30,7 +30,7 @@ from geospatial_pipeline.core.reading import RawChunk, iter_chunks
 from geospatial_pipeline.core.reasons import Verdicts
 from geospatial_pipeline.core.records import property_columns
 from geospatial_pipeline.core.rules import Rules
-from geospatial_pipeline.lake.intake import freeze_long_lived_objects
+from geospatial_pipeline.lake.workers import freeze_long_lived_objects
 from geospatial_pipeline.settings import load_settings
 
 CONFIG = Path(__file__).resolve().parents[1] / "fixtures" / "config.yaml"

@@ -10,9 +10,9 @@ import pytest
 from geospatial_pipeline.core.rules import Rules
 from geospatial_pipeline.defs.assets import FIELDS, REJECTED
 from geospatial_pipeline.defs.checks import conservation_problems, evaluate_checks, geo_metadata_problems
+from geospatial_pipeline.lake.geoparquet import geo_metadata
 from geospatial_pipeline.lake.local_store import LocalStore
 from geospatial_pipeline.lake.publish import run_partition
-from geospatial_pipeline.lake.writers import geo_metadata
 
 
 @pytest.fixture

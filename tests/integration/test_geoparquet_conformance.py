@@ -14,7 +14,7 @@ from dagster import materialize
 
 from geospatial_pipeline.definitions import build_definitions
 from geospatial_pipeline.lake import keys
-from geospatial_pipeline.lake.writers import GeoParquetFile
+from geospatial_pipeline.lake.geoparquet import GeoParquetFile
 from tests.conftest import REPO
 
 VALIDATOR = Path(sys.executable).parent / "geoparquet-validator"

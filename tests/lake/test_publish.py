@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 from geospatial_pipeline.core.dedupe import winners
 from geospatial_pipeline.lake import keys
+from geospatial_pipeline.lake.late_batches import MERGED_SEQ_BASE
 from geospatial_pipeline.lake.local_store import LocalStore
-from geospatial_pipeline.lake.publish import MERGED_SEQ_BASE, OUTCOMES, PartitionReport, _merge_winners, run_partition
+from geospatial_pipeline.lake.publish import OUTCOMES, PartitionReport, _merge_winners, run_partition
 from geospatial_pipeline.settings import PipelineSettings
 
 DAYS = [dt.date(2025, 1, 2), dt.date(2025, 1, 3)]

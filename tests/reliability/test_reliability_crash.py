@@ -32,7 +32,7 @@ from reliability_support import (
     seed_raw,
 )
 
-from geospatial_pipeline.lake import keys, publish
+from geospatial_pipeline.lake import keys, late_batches, late_objects, publish
 from geospatial_pipeline.lake.local_store import LOCAL_TMP_DIR, LocalStore
 from geospatial_pipeline.lake.publish import ConservationError
 from geospatial_pipeline.lake.store import StagedWriter
@@ -280,7 +280,7 @@ def test_the_late_lane_runs_beside_the_geoparquet_build(tmp_path, settings_for, 
     for date in FIXTURE_DATES[:2]:
         run(LocalStore(lake), date, settings)
     geoparquet_started, objects_seen_started = threading.Event(), threading.Event()
-    real_write_late_objects, real_grouped = publish.write_late_objects, publish.write_grouped_geoparquet
+    real_write_late_objects, real_grouped = late_objects.write_late_objects, publish.write_grouped_geoparquet
 
     def slow_late_objects(store, table, concurrency):
         objects_seen_started.set()
@@ -291,7 +291,7 @@ def test_the_late_lane_runs_beside_the_geoparquet_build(tmp_path, settings_for, 
         geoparquet_started.set()
         return real_grouped(*args, **kwargs)
 
-    monkeypatch.setattr(publish, "write_late_objects", slow_late_objects)
+    monkeypatch.setattr(late_objects, "write_late_objects", slow_late_objects)
     monkeypatch.setattr(publish, "write_grouped_geoparquet", flagged_grouped)
     report = run(LocalStore(lake), "2025-01-03", settings)
     assert objects_seen_started.is_set() and report.outputs["late_objects"] == 4
@@ -304,8 +304,8 @@ def test_late_batches_wait_for_every_late_object_of_a_slow_lane(tmp_path, settin
     settings = settings_for()
     for date in FIXTURE_DATES[:2]:
         run(LocalStore(lake), date, settings)
-    real_write_late_objects, built = publish.write_late_objects, threading.Event()
-    real_build = publish._build_late_batches
+    real_write_late_objects, built = late_objects.write_late_objects, threading.Event()
+    real_build = publish.build_late_batches
 
     def slow_late_objects(store, table, concurrency):
         assert built.wait(10), "the late batches were not built while the objects were written"
@@ -316,8 +316,8 @@ def test_late_batches_wait_for_every_late_object_of_a_slow_lane(tmp_path, settin
         built.set()
         return staged
 
-    monkeypatch.setattr(publish, "write_late_objects", slow_late_objects)
-    monkeypatch.setattr(publish, "_build_late_batches", flagged_build)
+    monkeypatch.setattr(late_objects, "write_late_objects", slow_late_objects)
+    monkeypatch.setattr(publish, "build_late_batches", flagged_build)
     recording = CrashingStore(lake, lambda key, done: False)
     run(recording, "2025-01-03", settings)
     written = recording.written
@@ -332,14 +332,14 @@ def test_a_late_batch_short_of_its_count_publishes_no_batch_and_no_manifest(tmp_
     settings = settings_for()
     for date in FIXTURE_DATES[:2]:
         run(LocalStore(lake), date, settings)
-    real_rows_of = publish._late_rows_of
+    real_rows_of = late_batches.late_rows_of
 
     def rows_losing_one_for_the_batches(late, keep, intended, columns=None):
         for rows in real_rows_of(late, keep, intended, columns):
             lose = columns is None and rows.num_rows  # the batches read every column, the late objects a few
             yield rows.slice(0, rows.num_rows - 1) if lose else rows
 
-    monkeypatch.setattr(publish, "_late_rows_of", rows_losing_one_for_the_batches)
+    monkeypatch.setattr(late_batches, "late_rows_of", rows_losing_one_for_the_batches)
     with pytest.raises(ConservationError, match="late batch"):
         run(LocalStore(lake), "2025-01-03", settings)
     store = LocalStore(lake)
@@ -358,8 +358,8 @@ def test_the_caller_writes_the_late_objects_left_once_its_own_work_is_done(poole
         for date in FIXTURE_DATES[:2]:
             run(LocalStore(lake), date, settings)
         lakes[name] = lake
-    real_rows_of, real_write = publish._late_rows_of, publish.write_late_objects
-    real_build = publish._build_late_batches
+    real_rows_of, real_write = late_batches.late_rows_of, late_objects.write_late_objects
+    real_build = publish.build_late_batches
     writers, caller_wrote, built = [], threading.Event(), threading.Event()
 
     def one_row_at_a_time(late, keep, intended, columns=None):
@@ -383,9 +383,9 @@ def test_the_caller_writes_the_late_objects_left_once_its_own_work_is_done(poole
         return staged
 
     run(LocalStore(lakes["one writer"]), "2025-01-03", settings)
-    monkeypatch.setattr(publish, "_late_rows_of", one_row_at_a_time)
-    monkeypatch.setattr(publish, "write_late_objects", recording_write)
-    monkeypatch.setattr(publish, "_build_late_batches", flagged_build)
+    monkeypatch.setattr(late_objects, "late_rows_of", one_row_at_a_time)
+    monkeypatch.setattr(late_objects, "write_late_objects", recording_write)
+    monkeypatch.setattr(publish, "build_late_batches", flagged_build)
     store = LocalStore(lakes["shared"])
     monkeypatch.setattr(store, "pooled_put_many", pooled)
     report = run(store, "2025-01-03", settings)
@@ -426,7 +426,7 @@ def test_a_failing_geoparquet_lane_stops_the_late_objects_after_their_row_group(
     settings = settings_for()
     for date in FIXTURE_DATES[:2]:
         run(LocalStore(lake), date, settings)
-    real_rows_of, real_write = publish._late_rows_of, publish.write_late_objects
+    real_rows_of, real_write = late_batches.late_rows_of, late_objects.write_late_objects
     failed, writes = threading.Event(), []
 
     def one_row_at_a_time(late, keep, intended, columns=None):
@@ -442,8 +442,8 @@ def test_a_failing_geoparquet_lane_stops_the_late_objects_after_their_row_group(
         failed.set()
         raise OSError("disk full")
 
-    monkeypatch.setattr(publish, "_late_rows_of", one_row_at_a_time)
-    monkeypatch.setattr(publish, "write_late_objects", slow_write)
+    monkeypatch.setattr(late_objects, "late_rows_of", one_row_at_a_time)
+    monkeypatch.setattr(late_objects, "write_late_objects", slow_write)
     monkeypatch.setattr(publish, "write_grouped_geoparquet", broken_geoparquet)
     with pytest.raises(OSError, match="disk full"):
         run(LocalStore(lake), "2025-01-03", settings)
@@ -460,7 +460,7 @@ def test_a_failing_late_lane_fails_the_run_without_a_manifest(tmp_path, settings
     def broken(store, table, concurrency):
         raise OSError("disk full")
 
-    monkeypatch.setattr(publish, "write_late_objects", broken)
+    monkeypatch.setattr(late_objects, "write_late_objects", broken)
     with pytest.raises(OSError, match="disk full"):
         run(LocalStore(lake), "2025-01-03", settings)
     assert manifest_of(LocalStore(lake), "2025-01-03") is None
