@@ -50,7 +50,7 @@ def test_worker_blocks_publish_the_lake_of_the_in_process_pass(tmp_path, monkeyp
     assert diff_states(lake_state(LocalStore(tmp_path / "here")), lake_state(LocalStore(tmp_path / "workers"))) == []
 
 
-def test_a_worker_killed_mid_run_leaves_the_run_to_finish_with_the_samelake_of(tmp_path, monkeypatch, caplog):
+def test_a_worker_killed_mid_run_leaves_the_run_to_finish_with_the_same_lake(tmp_path, monkeypatch, caplog):
     """SIGKILL, as the OOM killer sends it, to a real worker process once the first block is back and
     others are in flight: the pool breaks, and every block it held is classified here instead."""
     import psutil
