@@ -4,15 +4,13 @@ for records spelled every way JSON allows."""
 from __future__ import annotations
 
 import json
-import math
-import struct
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geospatial_pipeline.core import collection, scan
+from geospatial_pipeline.core import collection, geometry_scan, scan
 
 
 def scanned(*texts: bytes) -> scan.Scanned:
@@ -102,39 +100,6 @@ def test_edges_of_the_grammar(text, status):
     assert scanned(text).status[0] == status
 
 
-def bits(x: float) -> int:
-    return struct.unpack("<q", struct.pack("<d", x))[0]
-
-
-numbers = st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(10**25), 10**25)
-
-
-def spell(x: float | int, how: int) -> str:
-    if isinstance(x, int):
-        return str(x)
-    return [repr(x), f"{x:.17g}", f"{x:.15g}", f"{x:e}", f"{x:.10E}", json.dumps(x), f"{x:.3f}"][how % 7]
-
-
-@settings(max_examples=600, deadline=None)
-@given(st.lists(st.tuples(numbers, numbers), min_size=1, max_size=6), st.integers(0, 6), st.booleans())
-def test_numbers_are_the_doubles_python_reads_however_they_are_spelled(points, how, properties_first):
-    ring = ", ".join(f"[ {spell(x, how)} ,{spell(y, how + 1)}]" for x, y in points)
-    geometry = f'{{"coordinates" : [[{ring}]], "type": "Polygon"}}'
-    props = '"properties": {"field_id": "x"}'
-    body = f'{props}, "geometry": {geometry}' if properties_first else f'"geometry":{geometry},{props}'
-    text = f'{{"type": "Feature", {body}}}'.encode()
-    sc = scanned(text)
-    expected = [float(v) for pair in json.loads(text)["geometry"]["coordinates"][0] for v in pair]
-    got = sc.numbers[sc.number_lo[0] : sc.number_hi[0]]
-    assert [bits(v) for v in got] == [bits(v) for v in expected]
-
-
-def test_the_integer_minus_zero_is_plus_zero_as_in_python():
-    sc = scanned(b'{"type":"Feature","geometry":{"type":"Point","coordinates":[-0,-0.0]}}')
-    x, y = sc.numbers[:2]
-    assert math.copysign(1, x) == 1 and math.copysign(1, y) == -1
-
-
 def test_members_are_found_in_any_order_spelling_and_with_the_last_duplicate_winning():
     texts = [
         b'{"properties":{"p":1},"geometry":{"coordinates":[1,2],"type":"Point"},"type":"Feature"}',
@@ -152,20 +117,9 @@ def test_members_are_found_in_any_order_spelling_and_with_the_last_duplicate_win
         if sc.props_kind[r] != scan.ABSENT:
             assert json.loads(joined[sc.props_start[r] : sc.props_end[r]]) == props
     assert sc.geom_kind.tolist() == [scan.OBJECT, scan.OBJECT, scan.NULL, scan.OTHER]
-    assert sc.geom_type[:2].tolist() == [scan.TYPE_NAMES.index("Point"), scan.TYPE_NAMES.index("MultiPolygon")]
+    names = geometry_scan.TYPE_NAMES
+    assert sc.geom_type[:2].tolist() == [names.index("Point"), names.index("MultiPolygon")]
     assert sc.number_hi[2] == sc.number_lo[2]  # the geometry that lost to a later member left no numbers
-
-
-def test_coordinates_that_are_not_nested_numbers_are_told_apart():
-    def coords(value: str) -> int:
-        sc = scanned(b'{"type":"Feature","geometry":{"type":"Polygon","coordinates":' + value.encode() + b"}}")
-        return int(sc.coords[0])
-
-    assert coords("[[[1,2],[3,4]]]") == scan.C_OK
-    assert coords('[[["1",2]]]') == scan.C_NOT_NUMBER
-    assert coords("[[[1,2],[3,[4]]]]") == scan.C_UNEVEN
-    assert coords("[[[[[1]]]]]") == scan.C_TOO_DEEP
-    assert coords("{}") == scan.C_NOT_ARRAY
 
 
 @settings(max_examples=200, deadline=None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from geospatial_pipeline.core import scan
+from geospatial_pipeline.core import geometry_scan, scan
 from geospatial_pipeline.core.arrays import Bools, Int64s
 from geospatial_pipeline.core.geometry.shapes import (
     COLLECTION,
@@ -27,11 +27,11 @@ from geospatial_pipeline.core.geometry.shapes import (
 from geospatial_pipeline.core.reasons import Reason, Verdicts
 
 _COORDINATE_PROBLEMS = {
-    scan.C_ABSENT: "geometry has no coordinates",
-    scan.C_NOT_ARRAY: "coordinates are not an array",
-    scan.C_NOT_NUMBER: "coordinates hold something other than arrays of numbers",
-    scan.C_UNEVEN: "coordinates nest arrays and numbers unevenly",
-    scan.C_TOO_DEEP: "coordinates nest deeper than any geometry type",
+    geometry_scan.C_ABSENT: "geometry has no coordinates",
+    geometry_scan.C_NOT_ARRAY: "coordinates are not an array",
+    geometry_scan.C_NOT_NUMBER: "coordinates hold something other than arrays of numbers",
+    geometry_scan.C_UNEVEN: "coordinates nest arrays and numbers unevenly",
+    geometry_scan.C_TOO_DEEP: "coordinates nest deeper than any geometry type",
 }
 
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-from geospatial_pipeline.core import scan
+from geospatial_pipeline.core import geometry_scan
 from geospatial_pipeline.core.arrays import Bools, Float64s, Int8s, Int32s, Int64s, Objects
 
 POINT, LINESTRING, POLYGON, MULTIPOINT, MULTILINESTRING, MULTIPOLYGON, COLLECTION = range(7)
-TYPE_NAMES = scan.TYPE_NAMES
+TYPE_NAMES = geometry_scan.TYPE_NAMES
 POLYGONAL = (POLYGON, MULTIPOLYGON)
 # How deep a type's coordinates nest, counting the position's own array.
 DEPTH = np.array([1, 2, 3, 2, 3, 4, -1])
