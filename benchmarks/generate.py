@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+from collections.abc import Callable, Iterable, Iterator
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -106,25 +108,39 @@ def _block(args: tuple[int, int, int, int]) -> bytes:
     return b"".join(out)
 
 
-def generate(path: Path, records: int, seed: int = 42, workers: int | None = None) -> Path:
-    """Write `records` records to `path` (atomically) unless an identical file is already there."""
+def write_once(path: Path, blocks: Callable[[], Iterable[bytes]]) -> Path:
+    """`path` written from `blocks()` through a .part file renamed into place, unless it is already there:
+    an interrupted write leaves nothing that looks finished."""
     path = Path(path)
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    jobs = [(seed, b, s, min(BLOCK, records - s)) for b, s in enumerate(range(0, records, BLOCK))]
-    workers = workers or min(2, os.cpu_count() or 1)
-    with tmp.open("wb") as f:
-        if workers > 1 and len(jobs) > 1:
-            with get_context("spawn").Pool(workers) as pool:
-                for data in pool.imap(_block, jobs):
-                    f.write(data)
-        else:
-            for job in jobs:
-                f.write(_block(job))
+    try:
+        with tmp.open("wb") as f:
+            for block in blocks():
+                f.write(block)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
     return path
+
+
+def made_in_processes(make: Callable[[Any], bytes], jobs: list[Any], workers: int | None) -> Iterator[bytes]:
+    """make(job) for every job, in order, on spawned processes (by default up to two) when there are several."""
+    workers = workers or min(2, os.cpu_count() or 1)
+    if workers > 1 and len(jobs) > 1:
+        with get_context("spawn").Pool(workers) as pool:
+            yield from pool.imap(make, jobs)
+    else:
+        yield from map(make, jobs)
+
+
+def generate(path: Path, records: int, seed: int = 42, workers: int | None = None) -> Path:
+    """Write `records` records to `path` (atomically) unless the file is already there."""
+    jobs = [(seed, b, s, min(BLOCK, records - s)) for b, s in enumerate(range(0, records, BLOCK))]
+    return write_once(path, lambda: made_in_processes(_block, jobs, workers))
 
 
 def batch_path(cache: Path, records: int, seed: int) -> Path:

@@ -15,11 +15,12 @@ import datetime as dt
 import gzip
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.generate import PARTITION
+from benchmarks.generate import PARTITION, write_once
 
 PARCELS_ENV = "BENCH_REAL_PARCELS"
 PARCELS_RELATIVE = Path("shared") / "real-parcels" / "parcels.geojsonl.gz"
@@ -122,24 +123,16 @@ def _block(templates: list[tuple[list[str], str]], seed: int, index: int, start:
 
 def generate(path: Path, records: int, seed: int = 42, parcels: Path | None = None) -> Path:
     """Write `records` records to `path` (atomically) unless the file is already there."""
-    path = Path(path)
-    if path.exists():
-        return path
-    source, why = parcels_file(parcels)
-    if source is None:
-        raise FileNotFoundError(f"real parcels: {why}")
-    templates = load_templates(source)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    try:
-        with tmp.open("wb") as f:
-            for index, start in enumerate(range(0, records, BLOCK)):
-                f.write(_block(templates, seed, index, start, min(BLOCK, records - start)))
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
-    return path
+
+    def blocks() -> Iterator[bytes]:
+        source, why = parcels_file(parcels)
+        if source is None:
+            raise FileNotFoundError(f"real parcels: {why}")
+        templates = load_templates(source)
+        for index, start in enumerate(range(0, records, BLOCK)):
+            yield _block(templates, seed, index, start, min(BLOCK, records - start))
+
+    return write_once(path, blocks)
 
 
 def batch_path(cache: Path, records: int, seed: int) -> Path:

@@ -22,16 +22,14 @@ Blocks come from their own RNG streams, so the file is the same whatever the num
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 from json.encoder import encode_basestring, encode_basestring_ascii
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 from pyproj import Transformer
 
-from benchmarks.generate import PARTITION
+from benchmarks.generate import PARTITION, made_in_processes, write_once
 
 BLOCK = 10_000  # a multiple of BAD_EVERY, so each window of a hundred records lies inside one block
 BAD_EVERY = 100
@@ -281,27 +279,8 @@ def _block(args: tuple[int, int, int, int]) -> bytes:
 
 def generate(path: Path, records: int, seed: int = 42, workers: int | None = None) -> Path:
     """Write `records` records to `path` (atomically) unless the file is already there."""
-    path = Path(path)
-    if path.exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
     jobs = [(seed, b, s, min(BLOCK, records - s)) for b, s in enumerate(range(0, records, BLOCK))]
-    workers = workers or min(2, os.cpu_count() or 1)
-    try:
-        with tmp.open("wb") as f:
-            if workers > 1 and len(jobs) > 1:
-                with get_context("spawn").Pool(workers) as pool:
-                    for data in pool.imap(_block, jobs):
-                        f.write(data)
-            else:
-                for job in jobs:
-                    f.write(_block(job))
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
-    return path
+    return write_once(path, lambda: made_in_processes(_block, jobs, workers))
 
 
 def batch_path(cache: Path, records: int, seed: int) -> Path:

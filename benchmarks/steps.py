@@ -140,18 +140,18 @@ def lake_with(source: Path) -> Path:
 
 
 def _phase_timers() -> dict:
-    """Wall time inside the run's main steps, by wrapping them (names missing after a refactor are skipped)."""
+    """Wall time inside the run's main steps, by wrapping them where the run looks them up. A name that is
+    gone after a refactor fails the step: a phase silently missing from the report would hide where the
+    time went."""
     import functools
 
-    from geospatial_pipeline.lake import publish
+    from geospatial_pipeline.lake import late_objects, publish
 
     spent: dict[str, float] = {}
     lock = threading.Lock()  # the late objects are written on two threads
 
-    def timed(name: str, label) -> None:
-        fn = getattr(publish, name, None)
-        if fn is None:
-            return
+    def timed(module, name: str, label) -> None:
+        fn = getattr(module, name)  # AttributeError: the run no longer calls it there
         label_now = label if callable(label) else lambda: label
 
         @functools.wraps(fn)
@@ -163,18 +163,18 @@ def _phase_timers() -> dict:
                 with lock:
                     spent[label_now()] = spent.get(label_now(), 0.0) + time.perf_counter() - t
 
-        setattr(publish, name, wrapper)
+        setattr(module, name, wrapper)
 
-    timed("classify_inputs", "read+validate")
+    timed(publish, "classify_inputs", "read+validate")
 
     # The late-object lane runs beside the GeoParquet lane, which writes the last row groups with it when done.
     def lane() -> str:
         return "late-object lane" if threading.current_thread().name == "late-objects" else "shared"
 
-    timed("_write_late_rows", lane)
-    timed("write_late_objects", "of which late objects")
-    timed("write_grouped_geoparquet", "GeoParquet")
-    timed("_build_late_batches", "late batches")  # after the GeoParquet, on its lane
+    timed(late_objects, "_write_late_rows", lane)
+    timed(late_objects, "write_late_objects", "of which late objects")
+    timed(publish, "write_grouped_geoparquet", "GeoParquet")
+    timed(publish, "build_late_batches", "late batches")  # after the GeoParquet, on its lane
     return spent
 
 

@@ -96,6 +96,8 @@ def test_benchmark_prints_every_batch_with_its_floor_and_targets(tmp_path):
         assert counts["input_records"] == res["records"]
         assert sum(counts[k] for k in ("on_time", "late", "rejected", "superseded")) == res["records"]
         assert counts["late"] > 0
+        phases = res["pipeline"]["phases"]  # every phase timed: none lost to a refactor of the run
+        assert {"read+validate", "late-object lane", "GeoParquet", "late batches", "publish"} <= set(phases)
         if res["records"] == SMALL:
             assert res["files"]["files"] == pytest.approx(2 * counts["late"], abs=2)
             assert res["split"]["left_out"] == 0 and sum(f["records"] for f in res["split"]["files"]) == SMALL

@@ -1,5 +1,6 @@
 """The package keeps the shape docs/architecture.md describes: which folder may import which, and who may
-talk to Dagster and to boto3. Every import counts, including those inside functions."""
+talk to Dagster and to boto3 (every import counts, including those inside functions); and the tests
+mirror it, a test module beside each product module with behaviour of its own."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "geospatial_pipeline"
+TESTS = Path(__file__).resolve().parent
 
 # Package modules each part may import (by prefix).
 ALLOWED = {
@@ -91,3 +93,35 @@ def test_loading_settings_imports_no_geometry_or_compiled_code():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+# Modules without a test module of their own, and where what they do is tested.
+TESTED_ELSEWHERE = {
+    "core/arrays.py": "type aliases only",
+    "core/json_kernels.py": "the JSON grammar's kernels: held to Python's json by tests/core/test_scan.py",
+    "core/rules.py": "plain values; built from settings in tests/test_settings.py",
+    "lake/limits.py": "plain values; built from settings in tests/test_settings.py",
+    "defs/jobs.py": "one declaration; in tests/snapshots/definitions.json (tests/test_definitions.py)",
+    "defs/partitions.py": "one declaration; in the definitions snapshot and tests/test_definitions.py",
+    "export/lake_reader.py": "tests/export/test_export_gpkg.py, test_export_errors.py, test_export_s3.py",
+    "export/run.py": "tests/export/test_export_gpkg.py, test_sinks.py, test_export_errors.py",
+}
+
+
+def mirror(path: Path) -> Path:
+    relative = path.relative_to(PACKAGE)
+    return TESTS.joinpath(*relative.parts[:-1], f"test_{relative.name}")
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_each_module_has_a_test_module_beside_it(path: Path):
+    relative = path.relative_to(PACKAGE).as_posix()
+    if path.name == "__init__.py" or relative in TESTED_ELSEWHERE:
+        return
+    assert mirror(path).is_file(), f"{relative} has no {mirror(path).relative_to(TESTS.parent)}"
+
+
+def test_the_exceptions_name_modules_that_exist_and_have_no_mirror():
+    for relative in TESTED_ELSEWHERE:
+        assert (PACKAGE / relative).is_file(), relative
+        assert not mirror(PACKAGE / relative).is_file(), f"{relative} has its own test module now"

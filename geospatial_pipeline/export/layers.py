@@ -39,15 +39,6 @@ SCHEMAS = {"fields": FIELD_SCHEMA, "late_fields": FIELD_SCHEMA, "rejected_record
 # WKB headers of a 2D polygon (either byte order), and of a one-part 2D multipolygon (little-endian).
 _POLYGON_HEADERS = pa.array([b"\x01\x03\x00\x00\x00", b"\x00\x00\x00\x00\x03"], pa.binary())
 _MULTI_OF_ONE = b"\x01\x06\x00\x00\x00\x01\x00\x00\x00"
-_WKB_NAMES = {
-    1: "Point",
-    2: "LineString",
-    3: "Polygon",
-    4: "MultiPoint",
-    5: "MultiLineString",
-    6: "MultiPolygon",
-    7: "GeometryCollection",
-}
 
 
 def gdal_geometry_type(types: set[str]) -> str:
@@ -89,13 +80,3 @@ def promote_polygons(wkb: pa.Array) -> pa.Array:
     is_polygon = pc.is_in(pc.binary_slice(wkb, 0, 5), _POLYGON_HEADERS)
     prefixed = pc.binary_join_element_wise(pa.scalar(_MULTI_OF_ONE), wkb, pa.scalar(b""))
     return pc.if_else(is_polygon, prefixed, wkb)
-
-
-def wkb_types(wkb: pa.Array | pa.ChunkedArray) -> set[str]:
-    """Geometry type names in a WKB column (nulls skipped), from the distinct 5-byte headers alone."""
-    headers = pc.unique(pc.binary_slice(pc.drop_null(wkb), 0, 5)).to_pylist()
-    found = set()
-    for header in headers:
-        code = int.from_bytes(header[1:5], "little" if header[:1] == b"\x01" else "big")
-        found.add(_WKB_NAMES.get(code % 1000, "Unknown"))
-    return found

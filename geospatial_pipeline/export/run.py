@@ -24,11 +24,12 @@ from tqdm import tqdm  # type: ignore[import-untyped]
 
 from geospatial_pipeline.export import LAYERS, ExportError
 from geospatial_pipeline.export.lake_reader import LakeReader
-from geospatial_pipeline.export.layers import GEOMETRY, SCHEMAS, wkb_types
+from geospatial_pipeline.export.layers import GEOMETRY, SCHEMAS
 from geospatial_pipeline.export.quarantine import rejected_table
 from geospatial_pipeline.export.sinks import GPKG_GEOMETRY_COLUMN, open_sink
 from geospatial_pipeline.export.styles import DESCRIPTIONS, add_default_styles
 from geospatial_pipeline.lake import keys
+from geospatial_pipeline.lake.geoparquet import wkb_types
 from geospatial_pipeline.lake.store import ObjectStore
 
 # GeoParquet's default when a file names no CRS.

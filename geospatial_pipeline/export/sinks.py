@@ -19,8 +19,8 @@ import pyogrio  # type: ignore[import-untyped]
 from pyproj import CRS
 
 from geospatial_pipeline.export import ExportError
-from geospatial_pipeline.export.layers import BBOX, GEOMETRY, for_gdal, gdal_geometry_type, gdal_schema, wkb_types
-from geospatial_pipeline.lake.geoparquet import OUTPUT_COMPRESSION, ROW_GROUP_ROWS, geo_metadata
+from geospatial_pipeline.export.layers import BBOX, GEOMETRY, for_gdal, gdal_geometry_type, gdal_schema
+from geospatial_pipeline.lake.geoparquet import OUTPUT_COMPRESSION, ROW_GROUP_ROWS, geo_metadata, wkb_types
 
 # GDAL's name for the geometry column of a GeoPackage layer; QGIS keys a layer's styles by it.
 GPKG_GEOMETRY_COLUMN = "geom"

@@ -22,7 +22,7 @@ from geospatial_pipeline.lake.store import ObjectInfo, ObjectStore
 
 GEOPARQUET_VERSION = "1.1.0"
 ROW_GROUP_ROWS = 65_536
-_WKB_TYPES = {
+_WKB_NAMES = {
     1: "Point",
     2: "LineString",
     3: "Polygon",
@@ -31,6 +31,16 @@ _WKB_TYPES = {
     6: "MultiPolygon",
     7: "GeometryCollection",
 }
+
+
+def wkb_types(wkb: pa.Array | pa.ChunkedArray) -> set[str]:
+    """Geometry type names in a WKB column (nulls skipped), from the distinct 5-byte headers alone."""
+    headers = pc.unique(pc.binary_slice(pc.drop_null(wkb), 0, 5)).to_pylist()
+    found = set()
+    for header in headers:
+        code = int.from_bytes(header[1:5], "little" if header[:1] == b"\x01" else "big")
+        found.add(_WKB_NAMES.get(code % 1000, "Unknown"))
+    return found
 
 
 def geo_metadata(crs: str, geometry_types: Iterable[str], bbox: list[float] | None) -> dict[str, Any]:
@@ -79,9 +89,7 @@ class GeoParquetFile:
         if table.num_rows == 0:
             return
         table = table.select(self.schema.names).cast(self.schema)
-        # The WKB type code sits in bytes 1..4 (little-endian, as shapely writes it).
-        for code in pc.unique(pc.binary_slice(table["geometry"], 1, 5)).to_pylist():
-            self._types.add(_WKB_TYPES.get(int.from_bytes(code, "little") % 1000, "Unknown"))
+        self._types |= wkb_types(table["geometry"])
         bbox = table["bbox"].combine_chunks()
         self._bbox = [
             min(self._bbox[0], pc.min(bbox.field("xmin")).as_py()),

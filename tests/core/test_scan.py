@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geospatial_pipeline.core import collection, geometry_scan, scan
+from geospatial_pipeline.core import geometry_scan, scan
 
 
 def scanned(*texts: bytes) -> scan.Scanned:
@@ -120,20 +120,6 @@ def test_members_are_found_in_any_order_spelling_and_with_the_last_duplicate_win
     names = geometry_scan.TYPE_NAMES
     assert sc.geom_type[:2].tolist() == [names.index("Point"), names.index("MultiPolygon")]
     assert sc.number_hi[2] == sc.number_lo[2]  # the geometry that lost to a later member left no numbers
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(values, max_size=5), st.sampled_from([{}, {"indent": 1}]))
-def test_a_feature_collection_is_split_into_its_features(features, spelling):
-    doc = {"crs": {"type": "name", "properties": {"name": "EPSG:3857"}}, "type": "FeatureCollection"}
-    doc["features"] = features
-    text = json.dumps(doc, **spelling).encode()
-    found = collection.read(text)
-    assert found.error is None and found.kind == 1
-    assert [json.loads(text[s:e]) for s, e in zip(found.starts, found.ends, strict=True)] == json.loads(text)[
-        "features"
-    ]
-    assert json.loads(found.crs) == doc["crs"]
 
 
 @settings(max_examples=1500, deadline=None)

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+import shapely
 
 from geospatial_pipeline.lake import geoparquet, keys
 from geospatial_pipeline.lake.geoparquet import write_geoparquet
@@ -130,3 +131,12 @@ def test_grouped_geoparquet_holds_the_same_rows_in_spatial_row_groups(lake_dir, 
         return json.loads(table.schema.metadata[b"geo"])["columns"]["geometry"]["bbox"]
 
     assert bbox(grouped) == bbox(plain)
+
+
+def test_geometry_types_are_read_from_the_wkb_headers_in_either_byte_order():
+    wkt = ["POLYGON ((0 0, 1 0, 1 1, 0 0))", "MULTIPOLYGON (((0 0, 1 0, 1 1, 0 0)))", "POINT (1 2)"]
+    shapes = shapely.from_wkt(wkt)
+    for byte_order in (0, 1):
+        column = pa.array([*shapely.to_wkb(shapes, byte_order=byte_order).tolist(), None], pa.binary())
+        assert geoparquet.wkb_types(column) == {"Polygon", "MultiPolygon", "Point"}
+        assert geoparquet.wkb_types(pa.chunked_array([column.slice(0, 1)])) == {"Polygon"}

@@ -1,4 +1,5 @@
-"""Geometry checks, reprojection accuracy and geodesic measures against known values."""
+"""Geometry checks through the checking path (core/geometry/checks.py): reasons, repair, bounds, CRS
+spellings, orientation, the target CRS and the measures of known fields."""
 
 import json
 
@@ -7,7 +8,6 @@ import pytest
 import shapely
 from pyproj import Geod
 
-from geospatial_pipeline.core.geometry.crs import transform_xy
 from geospatial_pipeline.core.reasons import Reason
 from geospatial_pipeline.core.rules import SpatialRules
 from tests.core.geometry.support import measure as geodesic_area_perimeter
@@ -49,13 +49,6 @@ def test_utm_field_area_matches_its_planar_size():
     assert result.result.area_ha[0] == pytest.approx(3.0, rel=0.005)
     assert result.result.perimeter_m[0] == pytest.approx(700.0, rel=0.005)
     assert result.result.source_crs[0] == "EPSG:32633"
-
-
-def test_reprojection_accuracy_on_the_central_meridian():
-    # Easting 500000 is the central meridian (15°E) of UTM zone 33; northing 0 is the equator.
-    lonlat = transform_xy(np.array([[500000.0, 0.0]]), "EPSG:32633", "EPSG:4326")
-    assert lonlat[0, 0] == pytest.approx(15.0, abs=1e-9)
-    assert lonlat[0, 1] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_target_crs_output_is_reprojected():
