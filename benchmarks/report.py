@@ -39,7 +39,7 @@ def _row(res: dict, name: str, step: dict, *, floor=None, reference=None, smalle
         f"{step['cpu_s']:.1f}",
         f"{step['peak_rss_mib']:,.0f}",
         f"{wall / floor['wall_s']:.2f}x" if floor else "",
-        f"{reference['wall_s'] / wall:.1f}x faster" if reference else "",
+        f"{reference['wall_s'] / wall:.2f}x faster" if reference else "",
         f"{step['peak_rss_mib'] / smaller['pipeline']['peak_rss_mib']:.2f}x" if smaller else "",
     ]
     return "| " + " | ".join(cells) + " |"
@@ -153,7 +153,7 @@ def _targets_of(res: dict, memory: dict | None) -> dict[str, tuple[bool | None, 
     growth = memory["pipeline"]["peak_rss_mib"] / pipe["peak_rss_mib"] if memory else None
     return {
         "floor": (ratio <= MAX_FLOOR_RATIO, f"{ratio:.2f}x"),
-        "speedup": (ref["wall_s"] / pipe["wall_s"] >= MIN_SPEEDUP, f"{ref['wall_s'] / pipe['wall_s']:.1f}x")
+        "speedup": (ref["wall_s"] / pipe["wall_s"] >= MIN_SPEEDUP, f"{ref['wall_s'] / pipe['wall_s']:.2f}x")
         if ref
         else (None, "reference skipped"),
         "rss": (peak <= MAX_RSS_MIB, f"{peak:,.0f} MiB"),
