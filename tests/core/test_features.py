@@ -74,3 +74,17 @@ def test_the_result_does_not_depend_on_the_spelling(spelling):
     assert json.loads(parsed.properties.data[0].as_py()) == {"crop": "wheat", "yield": 7.25}
     assert parsed.properties.arrival[0] == np.datetime64("2025-01-02T08:00:00", "us")
     assert parsed.shapes.coords.tolist() == SQUARE["coordinates"][0]
+
+
+def test_a_non_finite_last_number_is_caught_before_records_without_numbers():
+    """The flags per record are summed over each record's own numbers, even when the records after it
+    hold none (a per-group sum that clipped the trailing empty groups' starts once cut the last one short)."""
+    ring = "[[10, 50], [10.01, 50], [10.01, 50.01], [10, 50.01], [10, NaN]]"
+    texts = [
+        b'{"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": ['
+        + ring.encode()
+        + b"]}}",
+        feature(GOOD, geometry=None),
+    ]
+    parsed = parse_chunk(RawChunk("k", texts=texts, lines=[1, 2]))
+    assert "geometry_non_finite" in codes(parsed, 0)

@@ -48,12 +48,12 @@ def ranges(starts: Int64s, ends: Int64s) -> Int64s:
 
 
 def any_per(flags: Bools, offsets: Int64s) -> Bools:
-    """Per group of `flags` (given by offsets): is any set?"""
-    counts = np.diff(offsets)
-    out = np.zeros(len(counts), dtype=bool)
-    if len(flags):
-        hits = np.add.reduceat(flags.astype(np.int64), np.minimum(offsets[:-1], len(flags) - 1))
-        out = (hits > 0) & (counts > 0)
+    """Per group of `flags` (given by offsets): is any set? Empty groups are not; reduceat runs over the
+    non-empty ones only, whose starts rise strictly, so each sums exactly its own flags."""
+    nonempty = np.diff(offsets) > 0
+    out = np.zeros(len(nonempty), dtype=bool)
+    if nonempty.any():
+        out[nonempty] = np.add.reduceat(flags.astype(np.int64), offsets[:-1][nonempty]) > 0
     return out
 
 
