@@ -130,7 +130,8 @@ class PropertyColumns:
 def _cyclic_gc_paused() -> Iterator[None]:
     """A chunk's models (and their `data`) are acyclic, freed by reference counting as soon as the columns
     are built; the cyclic collector would otherwise traverse them again and again while they are made
-    (docs/performance.md: the properties stage costs a third more with it running)."""
+    (docs/performance.md: on the spelling-varied batch the properties stage took 21-25 µs per record with it
+    running, 12-16 µs paused)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
