@@ -182,7 +182,7 @@ def blocks_in_processes(
                     future = pool.submit(classify_block, job)
                 except BrokenProcessPool:
                     log.warning("classify worker process died; classifying the remaining blocks in this process")
-                    pool.shutdown(wait=True, cancel_futures=True)
+                    _shut_down(pool)
                     pool = None
             pending.append((future, job))
             if len(pending) >= 2 * workers:
@@ -191,7 +191,17 @@ def blocks_in_processes(
             yield _block_result(*pending.popleft())
     finally:
         if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            _shut_down(pool)
+
+
+def _shut_down(pool: ProcessPoolExecutor) -> None:
+    """Shut the pool down, first stopping the workers a broken pool left alive. Python 3.11's executor joins
+    them without stopping them, and one waiting on the task queue's lock, which the killed worker may have
+    held, waits forever (Python 3.12 terminates them itself, gh-94777)."""
+    if getattr(pool, "_broken", False):
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _block_result(future: Future[Classified] | None, job: _BlockJob) -> Classified:
