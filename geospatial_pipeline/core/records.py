@@ -10,12 +10,9 @@ limit) is decoded by `json` and validated by the same model, so it fails on the 
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import json
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import numpy as np
@@ -126,45 +123,51 @@ class PropertyColumns:
     problems: Problems
 
 
-@contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """A chunk's models (and their `data`) are acyclic, freed by reference counting as soon as the columns
-    are built; the cyclic collector would otherwise traverse them again and again while they are made
-    (docs/performance.md: on the spelling-varied batch the properties stage took 21-25 µs per record with it
-    running, 12-16 µs paused)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+@dataclass
+class _Validated:
+    """What the columns need from each validated model, gathered while the model is fresh in the cache."""
+
+    rows: list[int] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    arrivals: list[dt.datetime] = field(default_factory=list)
+    days: list[dt.date | dt.datetime] = field(default_factory=list)
+    crs: list[str | None] = field(default_factory=list)
+    data: list[bytes | None] = field(default_factory=list)
 
 
 def property_columns(texts: list[bytes], nonfinite: Bools) -> PropertyColumns:
-    """Validate each `properties` JSON text; `nonfinite` marks texts holding NaN or Infinity."""
-    with _cyclic_gc_paused():
-        return _property_columns(texts, nonfinite)
+    """Validate each `properties` JSON text; `nonfinite` marks texts holding NaN or Infinity.
 
-
-def _property_columns(texts: list[bytes], nonfinite: Bools) -> PropertyColumns:
-    n = len(texts)
-    models: list[FieldProperties | None] = [None] * n
+    Each model gives up its values (and its `data` as sorted JSON text) as soon as it is made and is then
+    dropped: walking a chunk's models again afterwards cost more than validating them, the models being
+    scattered over memory by then (docs/performance.md, "Properties")."""
     problems: Problems = {}
+    out = _Validated()
+    suspects = set(np.flatnonzero(nonfinite).tolist())
     validate = _MODEL.validate_json
     for k, text in enumerate(texts):
         try:
-            models[k] = validate(text)
+            model: FieldProperties | None = validate(text)
         except ValidationError as exc:
-            models[k] = _validate_decoded(k, text, exc, problems)
-    for k in np.flatnonzero(nonfinite).tolist():
-        model = models[k]
-        if model is not None and _has_nan(model.data):
+            model = _validate_decoded(k, text, exc, problems)
+        if model is None:
+            continue
+        if k in suspects and _has_nan(model.data):
             problems[k] = [
                 (Reason.DATA_NOT_OBJECT, "properties.data: contains NaN or Infinity, which JSON cannot hold")
             ]
-            models[k] = None
-    return _columns(models, problems)
+            continue
+        out.rows.append(k)
+        out.ids.append(model.field_id)
+        out.arrivals.append(model.arrival_time)
+        out.days.append(model.processing_date)
+        out.crs.append(model.crs)
+        try:
+            out.data.append(orjson.dumps(model.data, option=orjson.OPT_SORT_KEYS))
+        except orjson.JSONEncodeError as error:
+            problems[k] = [(Reason.DATA_NOT_OBJECT, f"properties.data: cannot be stored as JSON: {error}")]
+            out.data.append(None)
+    return _columns(len(texts), out, problems)
 
 
 def _validate_decoded(k: int, text: bytes, exc: ValidationError, problems: Problems) -> FieldProperties | None:
@@ -184,37 +187,29 @@ def _validate_decoded(k: int, text: bytes, exc: ValidationError, problems: Probl
 def _reasons(exc: ValidationError) -> list[tuple[Reason, str]]:
     out = []
     for err in exc.errors(include_url=False):
-        field = str(err["loc"][0]) if err["loc"] else ""
-        reason = _FIELD_REASONS.get(field, Reason.NOT_A_FEATURE)
-        out.append((reason, f"properties.{field}: {err['msg']}" if field else f"properties: {err['msg']}"))
+        member = str(err["loc"][0]) if err["loc"] else ""
+        reason = _FIELD_REASONS.get(member, Reason.NOT_A_FEATURE)
+        out.append((reason, f"properties.{member}: {err['msg']}" if member else f"properties: {err['msg']}"))
     return out
 
 
-def _columns(models: list[FieldProperties | None], problems: Problems) -> PropertyColumns:
-    n = len(models)
-    rows = [k for k, m in enumerate(models) if m is not None]
-    good = [m for m in models if m is not None]
-    ids = pa.array([m.field_id for m in good], pa.string())
-    arrival = pa.array([m.arrival_time for m in good], pa.timestamp("us", tz="UTC")).cast(pa.int64())
+def _columns(n: int, got: _Validated, problems: Problems) -> PropertyColumns:
+    rows = got.rows
+    ids = pa.array(got.ids, pa.string())
+    arrival = pa.array(got.arrivals, pa.timestamp("us", tz="UTC")).cast(pa.int64())
     arrival_us = arrival.to_numpy(zero_copy_only=False)
-    days = [m.processing_date for m in good]
+    days = got.days
     instants = [k for k, d in enumerate(days) if type(d) is not dt.date]  # a date and time: its UTC day
+    at_instants = [days[k] for k in instants]
     for k in instants:
         days[k] = dt.date(1970, 1, 1)
     intended = pa.array(days, pa.date32()).cast(pa.int32()).to_numpy(zero_copy_only=False).astype("datetime64[D]")
-    intended_ok = np.ones(len(good), dtype=bool)
+    intended_ok = np.ones(len(rows), dtype=bool)
     if instants:
-        at = pa.array([good[k].processing_date for k in instants], pa.timestamp("us", tz="UTC"))
+        at = pa.array(at_instants, pa.timestamp("us", tz="UTC"))
         at_us = at.cast(pa.int64()).to_numpy(zero_copy_only=False)
         intended[instants] = (at_us // 86_400_000_000).astype("datetime64[D]")
         intended_ok[instants] = (at_us >= _FIRST_US) & (at_us <= _LAST_US)
-    data: list[bytes | None] = []
-    for k, m in zip(rows, good, strict=True):
-        try:
-            data.append(orjson.dumps(m.data, option=orjson.OPT_SORT_KEYS))
-        except orjson.JSONEncodeError as error:
-            problems[k] = [(Reason.DATA_NOT_OBJECT, f"properties.data: cannot be stored as JSON: {error}")]
-            data.append(None)
     late_checks = (
         (
             pc.greater(pc.binary_length(ids.cast(pa.binary())), FIELD_ID_MAX_BYTES).to_numpy(zero_copy_only=False),
@@ -247,14 +242,14 @@ def _columns(models: list[FieldProperties | None], problems: Problems) -> Proper
     out_intended = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
     out_intended[rows] = intended
     crs = np.full(n, None, dtype=object)
-    crs[rows] = [m.crs for m in good]
+    crs[rows] = got.crs
     crs[~valid] = None
     return PropertyColumns(
         valid,
         ids.take(index),
         out_intended,
         out_arrival,
-        pa.array(data, pa.large_binary()).take(index),
+        pa.array(got.data, pa.large_binary()).take(index),
         crs,
         problems,
     )
