@@ -72,7 +72,7 @@ def test_definitions_load_without_deprecation_warnings(tmp_path):
     assert SENSOR in done.stdout and SCHEDULE in done.stdout
 
     # The CLI's own check loads the code location as `dagster dev` does (it warns that it is itself
-    # superseded by `dg check defs`, which is not installed; nothing about our definitions).
+    # superseded by `dg check defs`, which tests/test_definitions.py runs; nothing about our definitions).
     validate = subprocess.run(
         [str(VENV_BIN / "dagster"), "definitions", "validate", "-m", MODULE],
         env={**env, "DAGSTER_HOME": str(tmp_path)},
